@@ -1,0 +1,205 @@
+//! Connecting a client: URL → addresses → TCP (socket2) → HTTP upgrade
+//! (tungstenite's client handshake), all within one connect budget.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::ClientHandshake;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::http::HeaderValue;
+use tungstenite::protocol::Role;
+use url::Url;
+
+use crate::engine::{self, Event, Pipe, Shared};
+use crate::error::{Error, Result, Status};
+use crate::options::Options;
+use crate::transport::Transport;
+
+/// Longest single blocking step of the handshake; the budget is checked between.
+const HANDSHAKE_SLICE: Duration = Duration::from_millis(250);
+
+/// A `ws://` URL taken apart.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub url: Url,
+    pub host: String,
+    pub port: u16,
+}
+
+pub(crate) fn parse_url(raw: &str) -> Result<Target> {
+    let invalid = |reason: &str| Error::InvalidUrl { url: raw.to_owned(), reason: reason.to_owned() };
+    let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
+    match url.scheme() {
+        "ws" => {}
+        "wss" => {
+            return Err(invalid(
+                "wss:// needs TLS, which this build of wsock does not have yet; use ws://",
+            ))
+        }
+        other => {
+            return Err(invalid(&format!(
+                "the scheme is {other}:, but a WebSocket URL starts with ws:// or wss://"
+            )))
+        }
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("a WebSocket URL has no #fragment"));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err(invalid("the URL has no host")),
+    };
+    let port = url.port_or_known_default().ok_or_else(|| invalid("the URL has no port"))?;
+    Ok(Target { url, host, port })
+}
+
+/// Opens a client connection and starts its engine.
+pub(crate) fn connect(
+    raw_url: &str,
+    options: Arc<Options>,
+) -> Result<(Arc<Shared>, mpsc::Receiver<Event>)> {
+    let target = parse_url(raw_url)?;
+    let started = Instant::now();
+    let deadline = started + options.connect_timeout;
+    let url = target.url.as_str().to_owned();
+    let timed_out = |what: &str| Error::Timeout {
+        what: format!("{what} {url}"),
+        after: options.connect_timeout,
+    };
+
+    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Resolve { host: target.host.clone(), source: Arc::new(e) })?
+        .take(options.max_addresses)
+        .collect();
+    if addrs.is_empty() {
+        let e = io::Error::new(io::ErrorKind::NotFound, "no addresses");
+        return Err(Error::Resolve { host: target.host.clone(), source: Arc::new(e) });
+    }
+
+    let tcp = connect_tcp(&addrs, deadline, &url, options.connect_timeout)?;
+    tcp.set_nodelay(options.no_delay)
+        .map_err(|e| Error::io(&url, "setting TCP_NODELAY", e))?;
+    let transport = Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?;
+
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::InvalidUrl { url: raw_url.to_owned(), reason: e.to_string() })?;
+    let headers = request.headers_mut();
+    if !options.protocols.is_empty() {
+        let offered = options.protocols.join(", ");
+        let value = HeaderValue::from_str(&offered)
+            .map_err(|e| Error::InvalidArgument(format!("subprotocols {offered:?}: {e}")))?;
+        headers.insert("Sec-WebSocket-Protocol", value);
+    }
+    for (name, value) in &options.headers {
+        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| Error::InvalidArgument(format!("header name {name:?}: {e}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| Error::InvalidArgument(format!("header {name}: {e}")))?;
+        headers.append(name, value);
+    }
+
+    let config = engine::protocol_config(&options);
+    let mut mid = ClientHandshake::start(Pipe::direct(transport), request, Some(config))
+        .map_err(|e| handshake_error(&url, e))?;
+    let (mut ws, response) = loop {
+        match mid.handshake() {
+            Ok(done) => break done,
+            Err(HandshakeError::Interrupted(m)) => {
+                if Instant::now() >= deadline {
+                    return Err(timed_out("the opening handshake with"));
+                }
+                mid = m;
+            }
+            Err(HandshakeError::Failure(e)) => return Err(handshake_error(&url, e)),
+        }
+    };
+    let protocol = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let transport = ws.get_mut().take_transport().expect("the handshake ran over the transport");
+    let _ = transport.set_read_timeout(None);
+    engine::start(transport, ws, Role::Client, options, url, protocol)
+}
+
+/// Tries each address in order until one connects, within one budget.
+fn connect_tcp(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+    url: &str,
+    budget: Duration,
+) -> Result<TcpStream> {
+    let mut tried = Vec::new();
+    let mut last: Option<io::Error> = None;
+    for addr in addrs {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let attempt = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|s| s.connect_timeout(&(*addr).into(), deadline - now).map(|()| s));
+        match attempt {
+            Ok(socket) => {
+                let tcp: TcpStream = socket.into();
+                // The handshake reads and writes in slices so the budget is kept.
+                let slice = Some(HANDSHAKE_SLICE.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))));
+                let _ = tcp.set_read_timeout(slice);
+                let _ = tcp.set_write_timeout(slice);
+                return Ok(tcp);
+            }
+            Err(e) => {
+                tried.push(format!("{addr}: {e}"));
+                last = Some(e);
+            }
+        }
+    }
+    let timed_out = Instant::now() >= deadline
+        || last.as_ref().is_some_and(|e| matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock));
+    let status = if timed_out { Status::Timeout } else { Status::CannotConnect };
+    let mut detail = if tried.is_empty() { "no address was tried".to_owned() } else { tried.join("; ") };
+    if timed_out {
+        detail = format!("no connection within {budget:?} ({detail})");
+    }
+    Err(Error::Connect { url: url.to_owned(), status, detail, source: last.map(Arc::new) })
+}
+
+/// Classifies a failed client handshake.
+fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
+    match e {
+        tungstenite::Error::Http(response) => {
+            let body = response.body().as_ref().map(|b| {
+                let text = String::from_utf8_lossy(&b[..b.len().min(200)]);
+                text.trim().to_owned()
+            });
+            Error::UnexpectedStatus { url: url.to_owned(), code: response.status().as_u16(), body }
+        }
+        tungstenite::Error::Io(e) => Error::io(url, "during the opening handshake", e),
+        tungstenite::Error::Url(e) => Error::InvalidUrl { url: url.to_owned(), reason: e.to_string() },
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) => Error::Io {
+            peer: url.to_owned(),
+            what: "during the opening handshake".into(),
+            status: Status::ConnectionReset,
+            source: Arc::new(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "the server closed the connection",
+            )),
+        },
+        other => Error::Handshake {
+            peer: url.to_owned(),
+            status: Status::InvalidServerResponse,
+            reason: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,834 @@
+//! The engine: one WebSocket connection driven by two kinds of threads.
+//!
+//! ```text
+//!  caller threads                        reader thread (one per socket)
+//!  send() ─► encode (proto) ─► outbox ─► wire ─► socket      socket ─► decode (proto)
+//!                                 ▲                                     │
+//!                                 └──── pong / close replies ◄──────────┤
+//!  recv() ◄──────────────── mpsc channel ◄──────────── messages ◄───────┘
+//! ```
+//!
+//! **Threads.** The caller's threads send; the reader thread, which the
+//! socket owns, is the only one that reads the socket. It turns bytes into
+//! messages with tungstenite's protocol state and hands them over a std
+//! `mpsc` channel, so `recv` never touches the socket.
+//!
+//! **Locks**, always taken in this order (a thread holding one may take a
+//! later one, never an earlier one):
+//!
+//! 1. `wire`: the right to write the socket, and the bytes taken from the
+//!    outbox that are not yet written. Held by a sender for its whole
+//!    message, which is why messages never interleave. The reader only ever
+//!    `try_lock`s it, and then writes without blocking (`MSG_DONTWAIT`).
+//! 2. `proto`: tungstenite's `WebSocket<Pipe>`; the pipe holds the bytes the
+//!    reader has read and not yet decoded, and the outbox of encoded bytes.
+//!    Held only for in-memory work, never across a socket call.
+//! 3. `link`: the connection's lifecycle (close frames seen, first failure,
+//!    deadlines); signalled by the `link_changed` condvar.
+//!
+//! **Blocking.** The reader blocks only in its socket read (with no timeout
+//! while the connection is idle between messages, with one-second slices
+//! while a deadline runs). A sender blocks in socket writes of at most
+//! [`WRITE_SLICE`](crate::transport::WRITE_SLICE) each, until its message is
+//! out or the send timeout passes. Bytes the reader queues (pongs, close
+//! replies) leave with the next writer, or with the reader's non-blocking
+//! write when no one holds `wire`; every holder of `wire` looks at the outbox
+//! once more after releasing it, so nothing is stranded.
+
+use std::io::{self, Cursor, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use log::{debug, trace, warn};
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::protocol::frame::coding::{CloseCode, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+use tungstenite::Message as WireMessage;
+
+use crate::error::{CloseFrame, Error, Result, Status};
+use crate::message::Message;
+use crate::options::Options;
+use crate::timer::{self, TimerId};
+use crate::transport::Transport;
+
+/// Smallest and largest read buffer of the reader thread; it doubles while
+/// reads fill it and halves while they use less than a quarter of it.
+const READ_BUFFER_MIN: usize = 4 << 10;
+const READ_BUFFER_MAX: usize = 256 << 10;
+/// tungstenite's read chunk (its default of 128 KiB is zero-filled and kept
+/// per connection).
+const PROTOCOL_READ_CHUNK: usize = 16 << 10;
+/// While a deadline runs, the reader wakes at least this often to check it:
+/// the kernel rounds long socket timeouts up by seconds.
+const DEADLINE_SLICE: Duration = Duration::from_secs(1);
+/// A wire buffer grown past this by a large message is released afterwards.
+const WIRE_KEEP: usize = 1 << 20;
+
+/// What the reader thread hands to the receiving side.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Message(Message),
+    /// The connection ended; sent once, last.
+    End(Error),
+}
+
+/// The in-memory stream tungstenite reads from and writes to.
+///
+/// During the opening handshake it passes calls through to the transport
+/// (`direct`), so that the `WebSocket` tungstenite returns keeps any frame
+/// bytes that came with the handshake; afterwards it only serves bytes the
+/// reader thread has read, and collects encoded bytes in the outbox.
+#[derive(Debug, Default)]
+pub(crate) struct Pipe {
+    direct: Option<Transport>,
+    input: Vec<u8>,
+    input_len: usize,
+    input_pos: usize,
+    eof: bool,
+    outbox: Vec<u8>,
+}
+
+impl Pipe {
+    pub(crate) fn direct(transport: Transport) -> Pipe {
+        Pipe { direct: Some(transport), ..Pipe::default() }
+    }
+
+    pub(crate) fn memory() -> Pipe {
+        Pipe::default()
+    }
+
+    /// Ends pass-through mode, returning the transport.
+    pub(crate) fn take_transport(&mut self) -> Option<Transport> {
+        self.direct.take()
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(t) = &self.direct {
+            return t.read(buf);
+        }
+        let available = &self.input[self.input_pos..self.input_len];
+        if available.is_empty() {
+            return if self.eof { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+        }
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.input_pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(t) = &self.direct {
+            return t.write(buf);
+        }
+        self.outbox.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// tungstenite's settings for our options.
+pub(crate) fn protocol_config(options: &Options) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(PROTOCOL_READ_CHUNK)
+        .write_buffer_size(0)
+        .max_message_size(Some(options.max_message_size))
+        .max_frame_size(Some(options.max_message_size))
+}
+
+/// Bytes taken from the outbox and not yet on the wire (guarded by `wire`).
+#[derive(Debug, Default)]
+struct Wire {
+    pending: Vec<u8>,
+    written: usize,
+}
+
+/// The connection's lifecycle (guarded by `link`).
+#[derive(Debug, Default)]
+struct Link {
+    /// The peer's close frame: the Closed event.
+    peer_close: Option<CloseFrame>,
+    /// The close frame we sent, if any.
+    our_close: Option<CloseFrame>,
+    /// The first fatal error; every later call reports it.
+    failure: Option<Error>,
+    /// When the close handshake (or the wait for the peer's TCP close) must end.
+    close_deadline: Option<Instant>,
+    close_timer: Option<TimerId>,
+    reader_done: bool,
+}
+
+/// Counters behind [`Info`](crate::Info).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+}
+
+/// One connection's state, shared by its handles and its reader thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    transport: Transport,
+    role: Role,
+    pub(crate) options: Arc<Options>,
+    /// The URL (client) or the peer's address (server), for error messages.
+    peer: String,
+    pub(crate) protocol: Option<String>,
+    proto: Mutex<WebSocket<Pipe>>,
+    wire: Mutex<Wire>,
+    link: Mutex<Link>,
+    link_changed: Condvar,
+    pub(crate) stats: Stats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not make every later call panic too.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or(now + Duration::from_secs(86400 * 365))
+}
+
+/// Starts the engine of a connection whose opening handshake is done.
+pub(crate) fn start(
+    transport: Transport,
+    ws: WebSocket<Pipe>,
+    role: Role,
+    options: Arc<Options>,
+    peer: String,
+    protocol: Option<String>,
+) -> Result<(Arc<Shared>, mpsc::Receiver<Event>)> {
+    let stack = options.reader_stack_size;
+    let shared = Arc::new(Shared {
+        transport,
+        role,
+        options,
+        peer,
+        protocol,
+        proto: Mutex::new(ws),
+        wire: Mutex::new(Wire::default()),
+        link: Mutex::new(Link::default()),
+        link_changed: Condvar::new(),
+        stats: Stats::default(),
+    });
+    let (tx, rx) = mpsc::channel();
+    let reader = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("wsock-reader".into())
+        .stack_size(stack)
+        .spawn(move || reader.run_reader(tx))
+        .map_err(|e| {
+            shared.transport.shutdown();
+            Error::Resource {
+                what: format!("cannot start the reader thread for {}", shared.peer),
+                reason: e.to_string(),
+            }
+        })?;
+    Ok((shared, rx))
+}
+
+/// How the bytes of one read ended for the protocol state.
+enum Fed {
+    /// Everything decoded; more bytes are needed.
+    NeedMore,
+    /// The close handshake is over (or the peer's close frame has arrived).
+    Closed,
+    /// tungstenite reported an error.
+    Failed(tungstenite::Error),
+}
+
+impl Shared {
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.transport.local_addr()
+    }
+
+    pub(crate) fn peer_addr(&self) -> SocketAddr {
+        self.transport.peer_addr()
+    }
+
+    /// Sends one whole message; returns once it is on the wire.
+    pub(crate) fn send(&self, message: WireMessage) -> Result<()> {
+        let deadline = deadline_after(self.options.send_timeout);
+        let mut wire = lock(&self.wire);
+        {
+            let mut ws = lock(&self.proto);
+            if !ws.can_write() {
+                drop(ws);
+                return Err(self.not_writable());
+            }
+            if let Err(e) = ws.send(message) {
+                drop(ws);
+                return Err(match e {
+                    tungstenite::Error::AlreadyClosed
+                    | tungstenite::Error::ConnectionClosed
+                    | tungstenite::Error::Protocol(ProtocolError::SendAfterClosing) => {
+                        self.not_writable()
+                    }
+                    e => Error::InvalidArgument(format!("cannot send to {}: {e}", self.peer)),
+                });
+            }
+        }
+        let result = self.drain(&mut wire, Some(deadline));
+        drop(wire);
+        self.flush_leftovers();
+        result?;
+        self.stats.messages_sent.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Why nothing can be sent any more.
+    fn not_writable(&self) -> Error {
+        let link = lock(&self.link);
+        if let Some(e) = &link.failure {
+            return e.clone();
+        }
+        let frame = link.peer_close.clone().or_else(|| link.our_close.clone());
+        Error::Closed {
+            peer: self.peer.clone(),
+            frame: frame.unwrap_or(CloseFrame { code: 1006, reason: String::new() }),
+        }
+    }
+
+    /// Writes the pending bytes and then the outbox to the socket. With a
+    /// deadline it blocks until all is written; without one it writes only
+    /// what fits now and returns `Ok(false)` if bytes are left.
+    fn drain(&self, wire: &mut Wire, deadline: Option<Instant>) -> Result<bool> {
+        loop {
+            if wire.written == wire.pending.len() {
+                wire.pending.clear();
+                wire.written = 0;
+                if wire.pending.capacity() > WIRE_KEEP {
+                    wire.pending = Vec::new();
+                }
+                let mut ws = lock(&self.proto);
+                let outbox = &mut ws.get_mut().outbox;
+                if outbox.is_empty() {
+                    return Ok(true);
+                }
+                std::mem::swap(outbox, &mut wire.pending);
+            }
+            let rest = &wire.pending[wire.written..];
+            let written = match deadline {
+                Some(_) => self.transport.write(rest),
+                None => self.transport.write_nonblocking(rest),
+            };
+            match written {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
+                    return Err(self.fail(Error::io(&self.peer, "sending", e)));
+                }
+                Ok(n) => {
+                    wire.written += n;
+                    self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    match deadline {
+                        None => return Ok(false),
+                        Some(d) if Instant::now() >= d => {
+                            return Err(self.fail(Error::Timeout {
+                                what: format!("sending a message to {}", self.peer),
+                                after: self.options.send_timeout,
+                            }));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Err(e) => return Err(self.fail(Error::io(&self.peer, "sending", e))),
+            }
+        }
+    }
+
+    /// Writes queued bytes without blocking, if no one else holds the wire
+    /// (whoever does will call this after releasing it).
+    fn flush_leftovers(&self) {
+        loop {
+            let Ok(mut wire) = self.wire.try_lock() else { return };
+            let all_out = self.drain(&mut wire, None).unwrap_or(true);
+            drop(wire);
+            if !all_out || lock(&self.proto).get_ref().outbox.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Records the first fatal error and cuts the connection, which ends the
+    /// reader thread. Returns the first error.
+    pub(crate) fn fail(&self, error: Error) -> Error {
+        let mut link = lock(&self.link);
+        let first = link.failure.get_or_insert(error).clone();
+        drop(link);
+        debug!("connection with {} failed: {first}", self.peer);
+        self.transport.shutdown();
+        self.link_changed.notify_all();
+        first
+    }
+
+    /// Starts the close handshake. With `wait`, blocks until the peer's
+    /// close frame arrives or the close timeout passes (then the connection
+    /// is cut and a Timeout returned); without, returns at once and a timer
+    /// cuts the connection at the close timeout if the peer never answers.
+    pub(crate) fn close(self: &Arc<Self>, code: u16, reason: &str, wait: bool) -> Result<()> {
+        if !CloseCode::from(code).is_allowed() {
+            return Err(Error::InvalidArgument(format!(
+                "close code {code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)"
+            )));
+        }
+        if reason.len() > 123 {
+            return Err(Error::InvalidArgument(format!(
+                "close reason is {} bytes; at most 123 fit in a close frame",
+                reason.len()
+            )));
+        }
+        let timeout = self.options.close_timeout;
+        let deadline = deadline_after(timeout);
+        let frame = CloseFrame { code, reason: reason.to_owned() };
+        let sent = {
+            let mut ws = lock(&self.proto);
+            if ws.can_write() {
+                let wire_frame = tungstenite::protocol::CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                };
+                let _ = ws.close(Some(wire_frame));
+                true
+            } else {
+                false
+            }
+        };
+        if sent {
+            let mut link = lock(&self.link);
+            link.our_close = Some(frame);
+            link.close_deadline.get_or_insert(deadline);
+        }
+        if !wait {
+            self.flush_leftovers();
+            if sent {
+                self.arm_close_timer(deadline);
+            }
+            return Ok(());
+        }
+        {
+            let mut wire = lock(&self.wire);
+            let pushed = self.drain(&mut wire, Some(deadline));
+            drop(wire);
+            self.flush_leftovers();
+            if let Err(e) = pushed {
+                return if e.status() == Status::Timeout { Err(e) } else { Ok(()) };
+            }
+        }
+        let mut link = lock(&self.link);
+        loop {
+            if link.peer_close.is_some() || link.failure.is_some() || link.reader_done {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                drop(link);
+                let e = self.fail(Error::Timeout {
+                    what: format!("waiting for the close frame of {}", self.peer),
+                    after: timeout,
+                });
+                return Err(e);
+            }
+            link = self.link_changed.wait_timeout(link, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Cuts the connection at `deadline` unless the reader has ended by then.
+    fn arm_close_timer(self: &Arc<Self>, deadline: Instant) {
+        let weak: Weak<Shared> = Arc::downgrade(self);
+        let id = timer::schedule(deadline, move || {
+            if let Some(shared) = weak.upgrade() {
+                if !lock(&shared.link).reader_done {
+                    shared.fail(Error::Timeout {
+                        what: format!("closing the connection with {}", shared.peer),
+                        after: shared.options.close_timeout,
+                    });
+                }
+            }
+        });
+        let mut link = lock(&self.link);
+        if link.reader_done {
+            drop(link);
+            if let Some(id) = id {
+                timer::cancel(id);
+            }
+        } else if let Some(old) = std::mem::replace(&mut link.close_timer, id) {
+            timer::cancel(old);
+        }
+    }
+
+    /// The reader thread's body.
+    fn run_reader(self: Arc<Self>, events: mpsc::Sender<Event>) {
+        let end = self.read_until_closed(&events);
+        let mut link = lock(&self.link);
+        link.reader_done = true;
+        let timer = link.close_timer.take();
+        let failure = link.failure.clone();
+        drop(link);
+        self.link_changed.notify_all();
+        if let Some(id) = timer {
+            timer::cancel(id);
+        }
+        if let Some(end) = end {
+            let _ = events.send(Event::End(failure.unwrap_or(end)));
+        }
+        self.transport.shutdown();
+        trace!("reader thread for {} ends", self.peer);
+    }
+
+    /// Reads and decodes until the connection is over. Returns the End event
+    /// still to be delivered (`None` if it already was).
+    fn read_until_closed(&self, events: &mpsc::Sender<Event>) -> Option<Error> {
+        let mut buf = vec![0u8; READ_BUFFER_MIN];
+        let mut batch: Vec<Message> = Vec::new();
+        let mut tracker = FrameTracker::default();
+        let mut message_started: Option<Instant> = None;
+        let mut read_timeout: Option<Duration> = None;
+        loop {
+            // A deadline runs while a message is incomplete or a close is under way.
+            let receive_deadline = message_started.map(|t| t + self.options.receive_timeout);
+            let close_deadline = lock(&self.link).close_deadline;
+            let deadline = match (receive_deadline, close_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let wanted = deadline.map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), DEADLINE_SLICE)
+            });
+            if wanted != read_timeout {
+                let _ = self.transport.set_read_timeout(wanted);
+                read_timeout = wanted;
+            }
+            let n = match self.transport.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    let now = Instant::now();
+                    if receive_deadline.is_some_and(|d| now >= d) {
+                        return Some(self.fail(Error::Timeout {
+                            what: format!("receiving a message from {}", self.peer),
+                            after: self.options.receive_timeout,
+                        }));
+                    }
+                    if close_deadline.is_some_and(|d| now >= d) {
+                        return Some(self.fail(Error::Timeout {
+                            what: format!("waiting for the close frame of {}", self.peer),
+                            after: self.options.close_timeout,
+                        }));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let failure = lock(&self.link).failure.clone();
+                    return Some(failure.unwrap_or_else(|| Error::io(&self.peer, "receiving", e)));
+                }
+            };
+            self.stats.bytes_received.fetch_add(n as u64, Relaxed);
+            if n > 0 && tracker.feed(&buf[..n]) {
+                message_started.get_or_insert_with(Instant::now);
+            } else {
+                message_started = None;
+            }
+
+            let mut peer_close = None;
+            let fed = {
+                let mut ws = lock(&self.proto);
+                let pipe = ws.get_mut();
+                if n == 0 {
+                    pipe.eof = true;
+                } else {
+                    std::mem::swap(&mut pipe.input, &mut buf);
+                    pipe.input_len = n;
+                    pipe.input_pos = 0;
+                }
+                let fed = loop {
+                    match ws.read() {
+                        Ok(WireMessage::Text(t)) => batch.push(Message::Text(t)),
+                        Ok(WireMessage::Binary(b)) => batch.push(Message::Binary(b)),
+                        Ok(WireMessage::Close(frame)) => {
+                            peer_close = Some(match frame {
+                                Some(f) => CloseFrame { code: f.code.into(), reason: f.reason.to_string() },
+                                None => CloseFrame { code: 1005, reason: String::new() },
+                            });
+                            break Fed::Closed;
+                        }
+                        Ok(_) => {} // ping, pong: tungstenite queues the pong itself
+                        Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                            break Fed::NeedMore;
+                        }
+                        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                            break Fed::Closed;
+                        }
+                        Err(e) => break Fed::Failed(e),
+                    }
+                };
+                // Queue what tungstenite owes the peer (pong, close reply) in the outbox.
+                let _ = ws.flush();
+                let pipe = ws.get_mut();
+                if n > 0 {
+                    std::mem::swap(&mut pipe.input, &mut buf);
+                    pipe.input_len = 0;
+                    pipe.input_pos = 0;
+                }
+                fed
+            };
+            adapt_read_buffer(&mut buf, n);
+
+            self.stats.messages_received.fetch_add(batch.len() as u64, Relaxed);
+            for m in batch.drain(..) {
+                let _ = events.send(Event::Message(m));
+            }
+            self.flush_leftovers();
+
+            match fed {
+                Fed::NeedMore => {}
+                Fed::Closed => {
+                    let frame = match peer_close {
+                        Some(f) => f,
+                        None => match lock(&self.link).peer_close.clone() {
+                            Some(f) => f,
+                            None => CloseFrame { code: 1005, reason: String::new() },
+                        },
+                    };
+                    {
+                        let mut link = lock(&self.link);
+                        link.peer_close = Some(frame.clone());
+                        link.close_deadline =
+                            Some(deadline_after(self.options.close_timeout).min(
+                                link.close_deadline.unwrap_or_else(|| {
+                                    deadline_after(self.options.close_timeout)
+                                }),
+                            ));
+                    }
+                    self.link_changed.notify_all();
+                    let _ = events.send(Event::End(Error::Closed { peer: self.peer.clone(), frame }));
+                    self.finish(&mut buf, false);
+                    return None;
+                }
+                Fed::Failed(e) => {
+                    let Some((status, code, reason)) = violation(&e) else {
+                        // The peer closed TCP without a close handshake.
+                        let failure = lock(&self.link).failure.clone();
+                        return Some(failure.unwrap_or_else(|| Error::Io {
+                            peer: self.peer.clone(),
+                            what: "receiving".into(),
+                            status: Status::ConnectionReset,
+                            source: Arc::new(io::Error::new(
+                                io::ErrorKind::ConnectionReset,
+                                "the peer closed the connection without a close frame",
+                            )),
+                        }));
+                    };
+                    warn!("{}: {reason}; closing with {code}", self.peer);
+                    {
+                        let mut ws = lock(&self.proto);
+                        let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason_for_frame(&reason).into(),
+                        }));
+                    }
+                    let error = Error::Protocol { peer: self.peer.clone(), status, code, reason };
+                    {
+                        let mut link = lock(&self.link);
+                        link.failure.get_or_insert(error.clone());
+                        link.close_deadline = Some(deadline_after(self.options.close_timeout));
+                    }
+                    self.link_changed.notify_all();
+                    let _ = events.send(Event::End(error));
+                    self.finish(&mut buf, true);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Ends a connection whose close frame has been sent or received: push
+    /// out what is queued (bounded by the close timeout), then wait for the
+    /// peer to close TCP, discarding what it still sends. The server (and a
+    /// side that saw a protocol violation) closes its sending half first, as
+    /// RFC 6455 asks.
+    fn finish(&self, buf: &mut [u8], violated: bool) {
+        let deadline = lock(&self.link).close_deadline.unwrap_or_else(|| deadline_after(self.options.close_timeout));
+        {
+            let mut wire = lock(&self.wire);
+            let _ = self.drain(&mut wire, Some(deadline));
+        }
+        if self.role == Role::Server || violated {
+            let _ = self.transport.shutdown_write();
+        }
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let _ = self.transport.set_read_timeout(Some((deadline - now).min(DEADLINE_SLICE)));
+            match self.transport.read(buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The status, close code and reason for a tungstenite read error that the
+/// peer caused; `None` when the peer simply went away.
+fn violation(e: &tungstenite::Error) -> Option<(Status, u16, String)> {
+    Some(match e {
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
+        tungstenite::Error::Io(_) => return None,
+        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
+            Status::MessageTooBig,
+            1009,
+            format!("the peer sent a message of {size} bytes, over the limit of {max_size}"),
+        ),
+        tungstenite::Error::Capacity(c) => (Status::MessageTooBig, 1009, c.to_string()),
+        tungstenite::Error::Utf8(_) => {
+            (Status::InvalidUtf8, 1007, "the peer sent text that is not valid UTF-8".into())
+        }
+        tungstenite::Error::Protocol(p) => {
+            (Status::ProtocolError, 1002, format!("the peer broke the WebSocket protocol: {p}"))
+        }
+        other => (Status::Unknown, 1011, format!("cannot decode what the peer sent: {other}")),
+    })
+}
+
+/// A close reason fits in 123 bytes; cut at a character boundary.
+fn reason_for_frame(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// Grows the read buffer while reads fill it, shrinks it while they don't.
+fn adapt_read_buffer(buf: &mut Vec<u8>, last_read: usize) {
+    let len = buf.len();
+    if last_read == len && len < READ_BUFFER_MAX {
+        buf.resize(len * 2, 0);
+    } else if last_read < len / 4 && len > READ_BUFFER_MIN {
+        buf.truncate(len / 2);
+        buf.shrink_to(len / 2);
+    }
+}
+
+/// Follows frame boundaries in the incoming bytes (with tungstenite's own
+/// header parser) to tell whether a message is incomplete: that is when the
+/// receive timeout runs.
+#[derive(Debug, Default)]
+struct FrameTracker {
+    /// Payload bytes of the current frame still to come.
+    payload_left: u64,
+    /// Header bytes seen of a header not yet complete.
+    header: Vec<u8>,
+    /// A fragmented data message has started and not finished.
+    in_fragmented: bool,
+    /// A header failed to parse; tungstenite will fail the connection.
+    broken: bool,
+}
+
+impl FrameTracker {
+    /// Consumes `bytes`; returns true if they end inside a message.
+    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() && !self.broken {
+            if self.payload_left > 0 {
+                let n = (bytes.len() as u64).min(self.payload_left) as usize;
+                self.payload_left -= n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let parsed = if self.header.is_empty() {
+                let mut cursor = Cursor::new(bytes);
+                let parsed = FrameHeader::parse(&mut cursor);
+                if let Ok(None) = parsed {
+                    self.header.extend_from_slice(bytes);
+                    bytes = &[];
+                } else {
+                    bytes = &bytes[cursor.position() as usize..];
+                }
+                parsed
+            } else {
+                let before = self.header.len();
+                let take = bytes.len().min(14);
+                self.header.extend_from_slice(&bytes[..take]);
+                let mut cursor = Cursor::new(&self.header[..]);
+                let parsed = FrameHeader::parse(&mut cursor);
+                match parsed {
+                    Ok(None) => bytes = &bytes[take..],
+                    _ => {
+                        let used = cursor.position() as usize - before;
+                        bytes = &bytes[used..];
+                        self.header.clear();
+                    }
+                }
+                parsed
+            };
+            match parsed {
+                Ok(Some((header, len))) => {
+                    self.payload_left = len;
+                    if let OpCode::Data(_) = header.opcode {
+                        self.in_fragmented = !header.is_final;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => self.broken = true,
+            }
+        }
+        !self.broken && (self.payload_left > 0 || !self.header.is_empty() || self.in_fragmented)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameTracker;
+
+    #[test]
+    fn tracker_follows_frames_split_anywhere() {
+        // A 3-byte binary frame, a fragmented text message (2 frames), a ping.
+        let stream: Vec<u8> = vec![
+            0x82, 3, 1, 2, 3, // binary
+            0x01, 2, b'h', b'e', // text, not final
+            0x80, 1, b'y', // continuation, final
+            0x89, 0, // ping
+        ];
+        let ends = [0, 5, 12, 14]; // positions where no message is open
+        for split in 0..=stream.len() {
+            let mut t = FrameTracker::default();
+            let open_a = t.feed(&stream[..split]);
+            assert_eq!(open_a, !ends.contains(&split), "split at {split}");
+            let open_b = t.feed(&stream[split..]);
+            assert!(!open_b, "split at {split}");
+        }
+    }
+}

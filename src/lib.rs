@@ -1,0 +1,107 @@
+//! Blocking, full-duplex WebSockets for programs built on plain std threads.
+//!
+//! wsock speaks RFC 6455 as client and server with no async runtime: a
+//! socket is as easy as a `TcpStream`, one thread can block in `recv` while
+//! others send, and every failure ends in bounded time with a [`Status`].
+//!
+//! ```
+//! use wsock::{Message, MessageWebSocket, Server};
+//!
+//! // An echo server on a free local port, in a thread.
+//! let server = Server::bind("127.0.0.1:0")?;
+//! let url = format!("ws://{}/echo", server.local_addr()?);
+//! std::thread::spawn(move || {
+//!     for request in server.incoming() {
+//!         let ws = request?.accept_message()?;
+//!         std::thread::spawn(move || {
+//!             for m in ws.messages() {
+//!                 let Ok(m) = m else { break };
+//!                 let _ = ws.send(m);
+//!             }
+//!         });
+//!     }
+//!     Ok::<(), wsock::Error>(())
+//! });
+//!
+//! // A client: send, receive the echo, close.
+//! let ws = MessageWebSocket::connect(&url)?;
+//! ws.send_text("Hello, World!")?;
+//! assert_eq!(ws.recv()?, Message::Text("Hello, World!".into()));
+//! ws.close(1000, "bye")?;
+//! let closed = ws.recv().unwrap_err();
+//! assert_eq!(closed.close_frame().map(|f| f.code), Some(1000));
+//! # Ok::<(), wsock::Error>(())
+//! ```
+//!
+//! # Threads and blocking
+//!
+//! Each socket owns one reader thread. It reads the connection, answers
+//! pings and close frames, and queues whole messages for
+//! [`recv`](MessageWebSocket::recv) over a std `mpsc` channel. Sending
+//! happens on the caller's thread: `send` returns once the message is
+//! written to the socket, or fails after the send timeout. Any number of
+//! threads may send at once through `&self` or [`Sender`] handles; each
+//! message leaves whole, never interleaved with another. The reader never
+//! blocks on a socket write, so two peers sending large messages at each
+//! other cannot deadlock.
+//!
+//! Every wait is bounded: connecting by the connect timeout (60 s, one budget
+//! across all addresses), a message in progress by the receive timeout
+//! (30 s), a send by the send timeout (30 s), a close by the close timeout
+//! (5 s), a server-side handshake by the handshake timeout (10 s). An idle
+//! connection between messages never times out.
+//!
+//! # Closing
+//!
+//! [`close`](MessageWebSocket::close) sends a close frame and waits for the
+//! peer's. Dropping a socket starts the same handshake (1000 from a client,
+//! 1001 from a server) without blocking. After the end, `recv` returns an
+//! [`Error`]: [`close_frame`](Error::close_frame) gives the peer's code and
+//! reason after a close handshake (the Closed event), and is `None` after an
+//! abnormal end, whose [`status`](Error::status) says why.
+//!
+//! # Errors
+//!
+//! One [`Error`] type; its `Display` names what failed and where, and
+//! [`Error::status`] classifies it ([`Status::CannotConnect`],
+//! [`Status::HostNameNotResolved`], [`Status::Timeout`],
+//! [`Status::UnexpectedStatusCode`], ...). Bad input from a peer never
+//! panics: invalid UTF-8 closes with 1007, an oversize message with 1009,
+//! a protocol violation with 1002.
+//!
+//! # Logging
+//!
+//! wsock logs through the `log` crate: failures at `warn` and `debug`,
+//! frames at `trace` (from tungstenite).
+//!
+//! # MSRV
+//!
+//! Rust 1.85.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod connect;
+mod engine;
+mod error;
+mod message;
+mod options;
+mod server;
+mod timer;
+mod transport;
+
+pub use error::{CloseFrame, Error, Result, Status};
+pub use message::{Info, Message, MessageWebSocket, Messages, Sender};
+pub use options::{Builder, Connect, ServerBuilder};
+pub use server::{Incoming, Request, Server};
+/// The payload types of [`Message`] (re-exported from tungstenite).
+pub use tungstenite::{Bytes, Utf8Bytes};
+
+mod sealed {
+    use std::sync::Arc;
+
+    /// Keeps [`Connect`](crate::Connect) implementable only by wsock's
+    /// sockets, and carries the constructor the builder calls.
+    pub trait Sealed: Sized {
+        fn connect_with(url: &str, options: Arc<crate::options::Options>) -> crate::Result<Self>;
+    }
+}

@@ -1,0 +1,264 @@
+//! The Control: every setting of a connection, with its default, and the
+//! builders that set them before connecting or binding.
+
+use std::marker::PhantomData;
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Every setting of a connection. One `impl Default` holds every default.
+/// (`pub` only so the sealed builder trait can name it; not reachable outside.)
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub no_delay: bool,
+    pub connect_timeout: Duration,
+    pub max_addresses: usize,
+    pub send_timeout: Duration,
+    pub receive_timeout: Duration,
+    pub max_message_size: usize,
+    pub close_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub protocols: Vec<String>,
+    pub headers: Vec<(String, String)>,
+    pub reader_stack_size: usize,
+    pub max_pending_handshakes: usize,
+    /// The first invalid value a setter was given, reported by `connect`/`bind`.
+    pub invalid: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            no_delay: true,
+            connect_timeout: Duration::from_secs(60),
+            max_addresses: 5,
+            send_timeout: Duration::from_secs(30),
+            receive_timeout: Duration::from_secs(30),
+            max_message_size: 64 << 20,
+            close_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            reader_stack_size: 256 << 10,
+            max_pending_handshakes: 256,
+            invalid: None,
+        }
+    }
+}
+
+impl Options {
+    fn invalid(&mut self, why: String) {
+        self.invalid.get_or_insert(why);
+    }
+
+    fn timeout(&mut self, name: &str, value: Duration) -> Duration {
+        if value.is_zero() {
+            self.invalid(format!("{name} must be greater than zero"));
+        }
+        value
+    }
+
+    /// Checks the settings, returning them shared.
+    pub(crate) fn validated(self) -> Result<Arc<Options>> {
+        match &self.invalid {
+            Some(why) => Err(Error::InvalidArgument(why.clone())),
+            None => Ok(Arc::new(self)),
+        }
+    }
+}
+
+/// Options set before connecting: the Control of a client socket.
+///
+/// Get one from [`MessageWebSocket::builder`](crate::MessageWebSocket::builder);
+/// setters chain, and [`connect`](Builder::connect) opens the socket. A bad
+/// value never panics: `connect` returns [`Status::InvalidArgument`](crate::Status::InvalidArgument).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use wsock::MessageWebSocket;
+/// let ws = MessageWebSocket::builder()
+///     .connect_timeout(Duration::from_secs(5))
+///     .protocols(["chat.v1"])
+///     .header("Authorization", "Bearer t")
+///     .connect("ws://127.0.0.1:9001/chat")?;
+/// # Ok::<(), wsock::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until connect() is called"]
+pub struct Builder<S> {
+    pub(crate) options: Options,
+    socket: PhantomData<fn() -> S>,
+}
+
+/// A socket type a [`Builder`] can open: [`MessageWebSocket`](crate::MessageWebSocket).
+pub trait Connect: Sized + crate::sealed::Sealed {}
+
+impl<S: Connect> Builder<S> {
+    pub(crate) fn new() -> Self {
+        Builder { options: Options::default(), socket: PhantomData }
+    }
+
+    /// Opens the connection: resolves the host, connects TCP within the
+    /// connect timeout, and performs the WebSocket upgrade.
+    pub fn connect(self, url: &str) -> Result<S> {
+        S::connect_with(url, self.options.validated()?)
+    }
+}
+
+/// Setters shared by the client [`Builder`] and the [`ServerBuilder`].
+macro_rules! connection_setters {
+    () => {
+        /// Disables Nagle's algorithm (`TCP_NODELAY`) when true, so small
+        /// messages leave at once. Defaults to `true`, as on Windows.
+        pub fn no_delay(mut self, on: bool) -> Self {
+            self.options.no_delay = on;
+            self
+        }
+
+        /// The deadline for sending one whole message (not one system call);
+        /// when it passes the connection fails with
+        /// [`Status::Timeout`](crate::Status::Timeout). Defaults to 30 s.
+        pub fn send_timeout(mut self, timeout: Duration) -> Self {
+            self.options.send_timeout = self.options.timeout("send_timeout", timeout);
+            self
+        }
+
+        /// How long the rest of a message may take once its first byte has
+        /// arrived (a slow-peer guard); an idle connection between messages
+        /// never times out. Defaults to 30 s.
+        pub fn receive_timeout(mut self, timeout: Duration) -> Self {
+            self.options.receive_timeout = self.options.timeout("receive_timeout", timeout);
+            self
+        }
+
+        /// The largest message (and frame) accepted from the peer; a larger
+        /// one closes the connection with 1009. Defaults to 64 MiB.
+        pub fn max_message_size(mut self, bytes: usize) -> Self {
+            if bytes == 0 {
+                self.options.invalid("max_message_size must be greater than zero".into());
+            }
+            self.options.max_message_size = bytes;
+            self
+        }
+
+        /// How long `close` (or a drop) waits for the peer's close frame
+        /// before the connection is cut. Defaults to 5 s.
+        pub fn close_timeout(mut self, timeout: Duration) -> Self {
+            self.options.close_timeout = self.options.timeout("close_timeout", timeout);
+            self
+        }
+
+        /// Stack size of the reader thread each socket owns. Defaults to 256 KiB.
+        pub fn reader_stack_size(mut self, bytes: usize) -> Self {
+            if bytes < 32 << 10 {
+                self.options.invalid("reader_stack_size must be at least 32 KiB".into());
+            }
+            self.options.reader_stack_size = bytes;
+            self
+        }
+    };
+}
+
+impl<S> Builder<S> {
+    connection_setters!();
+
+    /// The total budget for resolving, connecting (across all addresses
+    /// tried) and the opening handshake. Defaults to 60 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = self.options.timeout("connect_timeout", timeout);
+        self
+    }
+
+    /// How many resolved addresses are tried, in resolver order, within the
+    /// connect timeout. Defaults to 5.
+    pub fn max_addresses(mut self, count: usize) -> Self {
+        if count == 0 {
+            self.options.invalid("max_addresses must be at least 1".into());
+        }
+        self.options.max_addresses = count;
+        self
+    }
+
+    /// Subprotocols to offer (`Sec-WebSocket-Protocol`), in order of
+    /// preference; the one the server chose is in [`Info::protocol`](crate::Info::protocol).
+    /// Defaults to none.
+    pub fn protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        for p in protocols {
+            let p = p.into();
+            if !is_token(&p) {
+                self.options.invalid(format!("subprotocol {p:?} is not an HTTP token"));
+            }
+            self.options.protocols.push(p);
+        }
+        self
+    }
+
+    /// Adds a header to the upgrade request (for example `Authorization`).
+    /// Defaults to none.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        if !is_token(&name) {
+            self.options.invalid(format!("header name {name:?} is not an HTTP token"));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            self.options.invalid(format!("header {name:?} has a line break in its value"));
+        }
+        self.options.headers.push((name, value));
+        self
+    }
+}
+
+/// Options set before binding a [`Server`](crate::Server).
+///
+/// ```
+/// use std::time::Duration;
+/// let server = wsock::Server::builder()
+///     .handshake_timeout(Duration::from_secs(2))
+///     .bind("127.0.0.1:0")?;
+/// # Ok::<(), wsock::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until bind() is called"]
+pub struct ServerBuilder {
+    pub(crate) options: Options,
+}
+
+impl ServerBuilder {
+    connection_setters!();
+
+    /// A client must finish its upgrade request within this time or it is
+    /// dropped. Defaults to 10 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.options.handshake_timeout = self.options.timeout("handshake_timeout", timeout);
+        self
+    }
+
+    /// How many opening handshakes may be in progress at once; further
+    /// connections wait in the listen backlog. Defaults to 256.
+    pub fn max_pending_handshakes(mut self, count: usize) -> Self {
+        if count == 0 {
+            self.options.invalid("max_pending_handshakes must be at least 1".into());
+        }
+        self.options.max_pending_handshakes = count;
+        self
+    }
+
+    /// Binds the listener and starts accepting.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<crate::Server> {
+        crate::server::Server::bind_with(addr, self.options.validated()?)
+    }
+}
+
+/// RFC 7230 token characters: what header names and subprotocols may contain.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}

@@ -1,0 +1,448 @@
+//! The server: a listener whose acceptor thread hands each new connection
+//! to a short-lived handshake thread (bounded in number and in time), so a
+//! client that never finishes its upgrade request holds up no one. Complete
+//! requests reach [`Server::incoming`] as [`Request`]s to inspect, then
+//! accept or reject.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tungstenite::handshake::machine::TryParse;
+use tungstenite::handshake::server::{create_response, write_response};
+use tungstenite::http::{self, HeaderValue, StatusCode};
+use tungstenite::protocol::{Role, WebSocket};
+
+use crate::engine::{self, Pipe};
+use crate::error::{Error, Result, Status};
+use crate::message::MessageWebSocket;
+use crate::options::{Options, ServerBuilder};
+use crate::transport::Transport;
+
+/// The largest upgrade request accepted (request line and headers).
+const MAX_REQUEST: usize = 16 << 10;
+/// Longest single blocking read or write during a handshake.
+const HANDSHAKE_SLICE: Duration = Duration::from_millis(250);
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A WebSocket server: listens, performs opening handshakes off the accept
+/// loop, and yields each upgrade request for the program to decide on.
+///
+/// ```
+/// use wsock::Server;
+/// let server = Server::bind("127.0.0.1:0")?;
+/// println!("listening on {}", server.local_addr()?);
+/// # Ok::<(), wsock::Error>(())
+/// ```
+///
+/// Dropping the server stops accepting; connections already accepted live on.
+pub struct Server {
+    local_addr: SocketAddr,
+    requests: Mutex<mpsc::Receiver<Result<Request>>>,
+    listener: TcpListener,
+    stopping: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("local_addr", &self.local_addr).finish()
+    }
+}
+
+impl Server {
+    /// Binds with the default options and starts accepting.
+    pub fn bind(addr: impl ToSocketAddrs) -> Result<Server> {
+        Server::builder().bind(addr)
+    }
+
+    /// Options for the server and the connections it accepts.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    pub(crate) fn bind_with(addr: impl ToSocketAddrs, options: Arc<Options>) -> Result<Server> {
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|e| Error::InvalidArgument(format!("cannot bind: bad address: {e}")))?
+            .collect();
+        let mut last = None;
+        let listener = addrs.iter().find_map(|a| match listen(*a) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                last = Some((*a, e));
+                None
+            }
+        });
+        let listener = match (listener, last) {
+            (Some(l), _) => l,
+            (None, Some((a, e))) => return Err(Error::io(a, "binding", e)),
+            (None, None) => return Err(Error::InvalidArgument("cannot bind: no address given".into())),
+        };
+        let local_addr = listener.local_addr().map_err(|e| Error::io("listener", "binding", e))?;
+        let accepting = listener.try_clone().map_err(|e| Error::io(local_addr, "binding", e))?;
+        let (tx, rx) = mpsc::channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopping);
+        let acceptor = std::thread::Builder::new()
+            .name("wsock-acceptor".into())
+            .stack_size(128 << 10)
+            .spawn(move || accept_loop(accepting, options, tx, stop))
+            .map_err(|e| Error::Resource {
+                what: "cannot start the acceptor thread".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Server { local_addr, requests: Mutex::new(rx), listener, stopping, acceptor: Some(acceptor) })
+    }
+
+    /// The address the server listens on (with the real port after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local_addr)
+    }
+
+    /// Blocks until the next client has sent a complete, valid upgrade request.
+    pub fn accept(&self) -> Result<Request> {
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests.recv().unwrap_or_else(|_| {
+            Err(Error::Resource { what: "accepting".into(), reason: "the acceptor thread ended".into() })
+        })
+    }
+
+    /// Iterates over incoming upgrade requests, forever.
+    ///
+    /// A client whose request is invalid gets `400 Bad Request`, and one that
+    /// does not finish it within the handshake timeout is dropped; both are
+    /// logged, never returned here, so `let request = request?;` in a loop
+    /// does not end the server because of one bad client.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { server: self }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the acceptor's blocked accept() (Linux returns EINVAL).
+        let _ = SockRef::from(&self.listener).shutdown(Shutdown::Both);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// The iterator of [`Server::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    server: &'a Server,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<Request>;
+
+    fn next(&mut self) -> Option<Result<Request>> {
+        let requests = self.server.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests.recv().ok()
+    }
+}
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Counts handshakes in progress and makes the acceptor wait at the limit.
+#[derive(Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn take(&self, max: usize) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy >= max {
+            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy += 1;
+    }
+
+    fn give(&self) {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.freed.notify_one();
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    options: Arc<Options>,
+    requests: mpsc::Sender<Result<Request>>,
+    stopping: Arc<AtomicBool>,
+) {
+    let slots = Arc::new(Slots::default());
+    loop {
+        slots.take(options.max_pending_handshakes);
+        let accepted = listener.accept();
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let (tcp, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                slots.give();
+                match e.kind() {
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => {}
+                    _ => {
+                        // Out of descriptors or memory: back off instead of spinning.
+                        warn!("accept failed: {e}");
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                continue;
+            }
+        };
+        let (options, requests, done) = (Arc::clone(&options), requests.clone(), Arc::clone(&slots));
+        let spawned = std::thread::Builder::new()
+            .name("wsock-handshake".into())
+            .stack_size(128 << 10)
+            .spawn(move || {
+                match read_request(tcp, peer, options) {
+                    Ok(request) => {
+                        let _ = requests.send(Ok(request));
+                    }
+                    Err(e) => debug!("handshake with {peer} failed: {e}"),
+                }
+                done.give();
+            });
+        if let Err(e) = spawned {
+            warn!("cannot start a handshake thread for {peer}: {e}");
+            slots.give();
+        }
+    }
+}
+
+/// Reads and checks one upgrade request, within the handshake timeout.
+fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Result<Request> {
+    let deadline = Instant::now() + options.handshake_timeout;
+    let io_err = |e: io::Error| Error::io(peer, "reading the upgrade request", e);
+    tcp.set_nodelay(options.no_delay).map_err(io_err)?;
+    tcp.set_read_timeout(Some(HANDSHAKE_SLICE)).map_err(io_err)?;
+    tcp.set_write_timeout(Some(HANDSHAKE_SLICE)).map_err(io_err)?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let (used, http) = loop {
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: format!("the upgrade request of {peer}"),
+                after: options.handshake_timeout,
+            });
+        }
+        match (&tcp).read(&mut chunk) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before its request was complete");
+                return Err(io_err(e));
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+            Err(e) => return Err(io_err(e)),
+        }
+        match http::Request::<()>::try_parse(&buf) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) if buf.len() > MAX_REQUEST => {
+                refuse(&tcp, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "the request is too large", deadline);
+                return Err(bad_request(peer, "the request is larger than 16 KiB"));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                refuse(&tcp, StatusCode::BAD_REQUEST, &e.to_string(), deadline);
+                return Err(bad_request(peer, &e.to_string()));
+            }
+        }
+    };
+    if let Err(e) = create_response(&http) {
+        let mut status = StatusCode::BAD_REQUEST;
+        if matches!(e, tungstenite::Error::Protocol(tungstenite::error::ProtocolError::MissingSecWebSocketVersionHeader)) {
+            status = StatusCode::UPGRADE_REQUIRED;
+        }
+        refuse(&tcp, status, &format!("not a WebSocket upgrade request: {e}"), deadline);
+        return Err(bad_request(peer, &e.to_string()));
+    }
+    let tail = buf.split_off(used);
+    Ok(Request { http, tcp: Some(tcp), tail, peer, options, protocol: None })
+}
+
+fn bad_request(peer: SocketAddr, reason: &str) -> Error {
+    Error::Handshake { peer: peer.to_string(), status: Status::InvalidRequest, reason: reason.to_owned() }
+}
+
+/// Answers with an HTTP error and closes; failures are only logged.
+fn refuse(tcp: &TcpStream, status: StatusCode, body: &str, deadline: Instant) {
+    let mut response = http::Response::new(());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("Content-Type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert("Content-Length", HeaderValue::from(body.len()));
+    headers.insert("Connection", HeaderValue::from_static("close"));
+    if status == StatusCode::UPGRADE_REQUIRED {
+        headers.insert("Sec-WebSocket-Version", HeaderValue::from_static("13"));
+    }
+    let mut bytes = Vec::new();
+    if write_response(&mut bytes, &response).is_ok() {
+        bytes.extend_from_slice(body.as_bytes());
+        if let Err(e) = write_all_by(tcp, &bytes, deadline) {
+            debug!("cannot send HTTP {status}: {e}");
+        }
+    }
+    let _ = tcp.shutdown(Shutdown::Write);
+}
+
+fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    use std::io::Write;
+    while !bytes.is_empty() {
+        match (&*tcp).write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {
+                if Instant::now() >= deadline {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A client's upgrade request, complete and valid: inspect it, then
+/// [`accept_message`](Request::accept_message) or [`reject`](Request::reject).
+///
+/// Dropping it undecided answers `503 Service Unavailable`.
+pub struct Request {
+    http: http::Request<()>,
+    tcp: Option<TcpStream>,
+    /// Bytes the client sent after its request (its first frames).
+    tail: Vec<u8>,
+    peer: SocketAddr,
+    options: Arc<Options>,
+    protocol: Option<String>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("peer", &self.peer)
+            .field("uri", &self.http.uri())
+            .field("protocols", &self.protocols())
+            .finish()
+    }
+}
+
+impl Request {
+    /// The request path, e.g. `/chat`.
+    pub fn path(&self) -> &str {
+        self.http.uri().path()
+    }
+
+    /// The query string after `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.http.uri().query()
+    }
+
+    /// A header's value (names are case-insensitive); `None` if absent or
+    /// not visible ASCII. For a repeated header, the first.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.http.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every header as (lower-case name, value), skipping values that are
+    /// not visible ASCII.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.http.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+    }
+
+    /// The subprotocols the client offered, in its order of preference.
+    pub fn protocols(&self) -> Vec<&str> {
+        self.http
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
+    /// Chooses the subprotocol to answer with; it must be one the client
+    /// offered, else [`Status::InvalidArgument`].
+    pub fn select_protocol(&mut self, protocol: &str) -> Result<()> {
+        let offered = self.protocols();
+        if !offered.contains(&protocol) {
+            return Err(Error::InvalidArgument(format!(
+                "subprotocol {protocol:?} was not offered by {} (it offered {offered:?})",
+                self.peer
+            )));
+        }
+        self.protocol = Some(protocol.to_owned());
+        Ok(())
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Completes the handshake (101 Switching Protocols) and returns the
+    /// socket in message mode.
+    pub fn accept_message(mut self) -> Result<MessageWebSocket> {
+        let (shared, events) = self.upgrade()?;
+        Ok(MessageWebSocket::from_engine(shared, events))
+    }
+
+    fn upgrade(&mut self) -> Result<(Arc<engine::Shared>, mpsc::Receiver<engine::Event>)> {
+        let tcp = self.tcp.take().expect("a request is decided once");
+        let peer = self.peer;
+        let mut response = create_response(&self.http).map_err(|e| bad_request(peer, &e.to_string()))?;
+        if let Some(p) = &self.protocol {
+            let value = HeaderValue::from_str(p).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            response.headers_mut().insert("Sec-WebSocket-Protocol", value);
+        }
+        let mut bytes = Vec::with_capacity(256);
+        write_response(&mut bytes, &response).map_err(|e| bad_request(peer, &e.to_string()))?;
+        let deadline = Instant::now() + self.options.handshake_timeout;
+        write_all_by(&tcp, &bytes, deadline).map_err(|e| Error::io(peer, "sending the 101 response", e))?;
+        tcp.set_read_timeout(None).map_err(|e| Error::io(peer, "preparing the socket", e))?;
+        let transport = Transport::plain(tcp).map_err(|e| Error::io(peer, "preparing the socket", e))?;
+        let config = engine::protocol_config(&self.options);
+        let ws = WebSocket::from_partially_read(Pipe::memory(), std::mem::take(&mut self.tail), Role::Server, Some(config));
+        engine::start(transport, ws, Role::Server, Arc::clone(&self.options), peer.to_string(), self.protocol.clone())
+    }
+
+    /// Refuses the upgrade with an HTTP `status` (not 101) and a plain-text `body`.
+    pub fn reject(mut self, status: u16, body: &str) -> Result<()> {
+        let code = StatusCode::from_u16(status)
+            .ok()
+            .filter(|c| !c.is_informational())
+            .ok_or_else(|| Error::InvalidArgument(format!("{status} is not an HTTP status to reject with")))?;
+        let tcp = self.tcp.take().expect("a request is decided once");
+        refuse(&tcp, code, body, Instant::now() + self.options.handshake_timeout);
+        Ok(())
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if let Some(tcp) = self.tcp.take() {
+            let deadline = Instant::now() + HANDSHAKE_SLICE;
+            refuse(&tcp, StatusCode::SERVICE_UNAVAILABLE, "the server dropped the request", deadline);
+        }
+    }
+}

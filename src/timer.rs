@@ -1,0 +1,91 @@
+//! One process-wide timer thread for deadlines that no socket call can
+//! observe by itself (a dropped socket's close timeout: its reader thread may
+//! be blocked in a read with no timeout). The thread starts with the first
+//! pending task and ends when none is left, so an idle process has no
+//! wsock threads at all.
+
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+type Task = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct Queue {
+    /// Pending tasks, unsorted (a handful at a time).
+    tasks: Vec<(Instant, u64, Task)>,
+    next_id: u64,
+    running: bool,
+}
+
+struct Timer {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: OnceLock<Timer> = OnceLock::new();
+    TIMER.get_or_init(|| Timer { queue: Mutex::new(Queue::default()), wake: Condvar::new() })
+}
+
+/// A scheduled task; [`cancel`] drops it unrun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerId(u64);
+
+/// Runs `task` on the timer thread at `at` (or at once if it has passed).
+/// Returns `None` if the timer thread could not be started (then the task
+/// is dropped: the caller's deadline is not enforced).
+pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Option<TimerId> {
+    let t = timer();
+    let mut q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+    q.next_id += 1;
+    let id = q.next_id;
+    q.tasks.push((at, id, Box::new(task)));
+    if !q.running {
+        let spawned = std::thread::Builder::new()
+            .name("wsock-timer".into())
+            .stack_size(64 << 10)
+            .spawn(run);
+        if spawned.is_err() {
+            q.tasks.retain(|(_, i, _)| *i != id);
+            return None;
+        }
+        q.running = true;
+    }
+    t.wake.notify_one();
+    Some(TimerId(id))
+}
+
+/// Drops a task that has not run yet.
+pub(crate) fn cancel(id: TimerId) {
+    let t = timer();
+    let mut q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+    q.tasks.retain(|(_, i, _)| *i != id.0);
+    t.wake.notify_one();
+}
+
+fn run() {
+    let t = timer();
+    let mut q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let Some(next) = q.tasks.iter().map(|(at, _, _)| *at).min() else {
+            q.running = false;
+            return;
+        };
+        let now = Instant::now();
+        if next <= now {
+            let due: Vec<Task> = {
+                let (due, rest): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut q.tasks).into_iter().partition(|(at, _, _)| *at <= now);
+                q.tasks = rest;
+                due.into_iter().map(|(_, _, task)| task).collect()
+            };
+            drop(q);
+            for task in due {
+                task();
+            }
+            q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+        } else {
+            q = t.wake.wait_timeout(q, next - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
