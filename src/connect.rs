@@ -31,7 +31,10 @@ pub(crate) struct Target {
 }
 
 pub(crate) fn parse_url(raw: &str) -> Result<Target> {
-    let invalid = |reason: &str| Error::InvalidUrl { url: raw.to_owned(), reason: reason.to_owned() };
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     match url.scheme() {
         "ws" => {}
@@ -55,7 +58,9 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
         Some(url::Host::Ipv6(a)) => a.to_string(),
         None => return Err(invalid("the URL has no host")),
     };
-    let port = url.port_or_known_default().ok_or_else(|| invalid("the URL has no port"))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| invalid("the URL has no port"))?;
     Ok(Target { url, host, port })
 }
 
@@ -75,23 +80,33 @@ pub(crate) fn connect(
 
     let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
         .to_socket_addrs()
-        .map_err(|e| Error::Resolve { host: target.host.clone(), source: Arc::new(e) })?
+        .map_err(|e| Error::Resolve {
+            host: target.host.clone(),
+            source: Arc::new(e),
+        })?
         .take(options.max_addresses)
         .collect();
     if addrs.is_empty() {
         let e = io::Error::new(io::ErrorKind::NotFound, "no addresses");
-        return Err(Error::Resolve { host: target.host.clone(), source: Arc::new(e) });
+        return Err(Error::Resolve {
+            host: target.host.clone(),
+            source: Arc::new(e),
+        });
     }
 
     let tcp = connect_tcp(&addrs, deadline, &url, options.connect_timeout)?;
     tcp.set_nodelay(options.no_delay)
         .map_err(|e| Error::io(&url, "setting TCP_NODELAY", e))?;
-    let transport = Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?;
+    let transport =
+        Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?;
 
     let mut request = url
         .as_str()
         .into_client_request()
-        .map_err(|e| Error::InvalidUrl { url: raw_url.to_owned(), reason: e.to_string() })?;
+        .map_err(|e| Error::InvalidUrl {
+            url: raw_url.to_owned(),
+            reason: e.to_string(),
+        })?;
     let headers = request.headers_mut();
     if !options.protocols.is_empty() {
         let offered = options.protocols.join(", ");
@@ -127,7 +142,10 @@ pub(crate) fn connect(
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let transport = ws.get_mut().take_transport().expect("the handshake ran over the transport");
+    let transport = ws
+        .get_mut()
+        .take_transport()
+        .expect("the handshake ran over the transport");
     let _ = transport.set_read_timeout(None);
     engine::start(transport, ws, Role::Client, options, url, protocol)
 }
@@ -146,13 +164,26 @@ fn connect_tcp(
         if now >= deadline {
             break;
         }
-        let attempt = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))
-            .and_then(|s| s.connect_timeout(&(*addr).into(), deadline - now).map(|()| s));
+        let attempt = Socket::new(
+            Domain::for_address(*addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+        .and_then(|s| {
+            s.connect_timeout(&(*addr).into(), deadline - now)
+                .map(|()| s)
+        });
         match attempt {
             Ok(socket) => {
                 let tcp: TcpStream = socket.into();
                 // The handshake reads and writes in slices so the budget is kept.
-                let slice = Some(HANDSHAKE_SLICE.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))));
+                let slice = Some(
+                    HANDSHAKE_SLICE.min(
+                        deadline
+                            .saturating_duration_since(Instant::now())
+                            .max(Duration::from_millis(1)),
+                    ),
+                );
                 let _ = tcp.set_read_timeout(slice);
                 let _ = tcp.set_write_timeout(slice);
                 return Ok(tcp);
@@ -164,13 +195,31 @@ fn connect_tcp(
         }
     }
     let timed_out = Instant::now() >= deadline
-        || last.as_ref().is_some_and(|e| matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock));
-    let status = if timed_out { Status::Timeout } else { Status::CannotConnect };
-    let mut detail = if tried.is_empty() { "no address was tried".to_owned() } else { tried.join("; ") };
+        || last.as_ref().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            )
+        });
+    let status = if timed_out {
+        Status::Timeout
+    } else {
+        Status::CannotConnect
+    };
+    let mut detail = if tried.is_empty() {
+        "no address was tried".to_owned()
+    } else {
+        tried.join("; ")
+    };
     if timed_out {
         detail = format!("no connection within {budget:?} ({detail})");
     }
-    Err(Error::Connect { url: url.to_owned(), status, detail, source: last.map(Arc::new) })
+    Err(Error::Connect {
+        url: url.to_owned(),
+        status,
+        detail,
+        source: last.map(Arc::new),
+    })
 }
 
 /// Classifies a failed client handshake.
@@ -181,21 +230,30 @@ fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
                 let text = String::from_utf8_lossy(&b[..b.len().min(200)]);
                 text.trim().to_owned()
             });
-            Error::UnexpectedStatus { url: url.to_owned(), code: response.status().as_u16(), body }
+            Error::UnexpectedStatus {
+                url: url.to_owned(),
+                code: response.status().as_u16(),
+                body,
+            }
         }
         tungstenite::Error::Io(e) => Error::io(url, "during the opening handshake", e),
-        tungstenite::Error::Url(e) => Error::InvalidUrl { url: url.to_owned(), reason: e.to_string() },
+        tungstenite::Error::Url(e) => Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        },
         tungstenite::Error::ConnectionClosed
         | tungstenite::Error::AlreadyClosed
-        | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) => Error::Io {
-            peer: url.to_owned(),
-            what: "during the opening handshake".into(),
-            status: Status::ConnectionReset,
-            source: Arc::new(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "the server closed the connection",
-            )),
-        },
+        | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) => {
+            Error::Io {
+                peer: url.to_owned(),
+                what: "during the opening handshake".into(),
+                status: Status::ConnectionReset,
+                source: Arc::new(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "the server closed the connection",
+                )),
+            }
+        }
         other => Error::Handshake {
             peer: url.to_owned(),
             status: Status::InvalidServerResponse,

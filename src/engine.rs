@@ -94,7 +94,10 @@ pub(crate) struct Pipe {
 
 impl Pipe {
     pub(crate) fn direct(transport: Transport) -> Pipe {
-        Pipe { direct: Some(transport), ..Pipe::default() }
+        Pipe {
+            direct: Some(transport),
+            ..Pipe::default()
+        }
     }
 
     pub(crate) fn memory() -> Pipe {
@@ -114,7 +117,11 @@ impl Read for Pipe {
         }
         let available = &self.input[self.input_pos..self.input_len];
         if available.is_empty() {
-            return if self.eof { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+            return if self.eof {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
         }
         let n = available.len().min(buf.len());
         buf[..n].copy_from_slice(&available[..n]);
@@ -200,7 +207,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn deadline_after(d: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(d).unwrap_or(now + Duration::from_secs(86400 * 365))
+    now.checked_add(d)
+        .unwrap_or(now + Duration::from_secs(86400 * 365))
 }
 
 /// Starts the engine of a connection whose opening handshake is done.
@@ -267,6 +275,7 @@ impl Shared {
     /// Sends one whole message; returns once it is on the wire.
     pub(crate) fn send(&self, message: WireMessage) -> Result<()> {
         let deadline = deadline_after(self.options.send_timeout);
+        let is_data = message.is_text() || message.is_binary();
         let mut wire = lock(&self.wire);
         {
             let mut ws = lock(&self.proto);
@@ -290,7 +299,9 @@ impl Shared {
         drop(wire);
         self.flush_leftovers();
         result?;
-        self.stats.messages_sent.fetch_add(1, Relaxed);
+        self.stats
+            .messages_sent
+            .fetch_add(u64::from(is_data), Relaxed);
         Ok(())
     }
 
@@ -303,7 +314,10 @@ impl Shared {
         let frame = link.peer_close.clone().or_else(|| link.our_close.clone());
         Error::Closed {
             peer: self.peer.clone(),
-            frame: frame.unwrap_or(CloseFrame { code: 1006, reason: String::new() }),
+            frame: frame.unwrap_or(CloseFrame {
+                code: 1006,
+                reason: String::new(),
+            }),
         }
     }
 
@@ -332,7 +346,8 @@ impl Shared {
             };
             match written {
                 Ok(0) => {
-                    let e = io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
+                    let e =
+                        io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
                     return Err(self.fail(Error::io(&self.peer, "sending", e)));
                 }
                 Ok(n) => {
@@ -341,7 +356,10 @@ impl Shared {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
                 {
                     match deadline {
                         None => return Ok(false),
@@ -363,7 +381,9 @@ impl Shared {
     /// (whoever does will call this after releasing it).
     fn flush_leftovers(&self) {
         loop {
-            let Ok(mut wire) = self.wire.try_lock() else { return };
+            let Ok(mut wire) = self.wire.try_lock() else {
+                return;
+            };
             let all_out = self.drain(&mut wire, None).unwrap_or(true);
             drop(wire);
             if !all_out || lock(&self.proto).get_ref().outbox.is_empty() {
@@ -402,7 +422,10 @@ impl Shared {
         }
         let timeout = self.options.close_timeout;
         let deadline = deadline_after(timeout);
-        let frame = CloseFrame { code, reason: reason.to_owned() };
+        let frame = CloseFrame {
+            code,
+            reason: reason.to_owned(),
+        };
         let sent = {
             let mut ws = lock(&self.proto);
             if ws.can_write() {
@@ -434,7 +457,11 @@ impl Shared {
             drop(wire);
             self.flush_leftovers();
             if let Err(e) = pushed {
-                return if e.status() == Status::Timeout { Err(e) } else { Ok(()) };
+                return if e.status() == Status::Timeout {
+                    Err(e)
+                } else {
+                    Ok(())
+                };
             }
         }
         let mut link = lock(&self.link);
@@ -451,7 +478,11 @@ impl Shared {
                 });
                 return Err(e);
             }
-            link = self.link_changed.wait_timeout(link, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            link = self
+                .link_changed
+                .wait_timeout(link, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -506,7 +537,22 @@ impl Shared {
         let mut tracker = FrameTracker::default();
         let mut message_started: Option<Instant> = None;
         let mut read_timeout: Option<Duration> = None;
+        // The first pass reads nothing: it decodes the frames that came with
+        // the opening handshake, which tungstenite already holds.
+        let mut handshake_leftovers = true;
         loop {
+            if std::mem::take(&mut handshake_leftovers) {
+                match self.decode(&mut buf, None, &mut batch) {
+                    (Fed::NeedMore, _) => {
+                        self.deliver(&mut batch, events);
+                        continue;
+                    }
+                    (fed, peer_close) => {
+                        self.deliver(&mut batch, events);
+                        return self.conclude(fed, peer_close, &mut buf, events);
+                    }
+                }
+            }
             // A deadline runs while a message is incomplete or a close is under way.
             let receive_deadline = message_started.map(|t| t + self.options.receive_timeout);
             let close_deadline = lock(&self.link).close_deadline;
@@ -526,7 +572,10 @@ impl Shared {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
                 {
                     let now = Instant::now();
                     if receive_deadline.is_some_and(|d| now >= d) {
@@ -555,114 +604,162 @@ impl Shared {
                 message_started = None;
             }
 
-            let mut peer_close = None;
-            let fed = {
-                let mut ws = lock(&self.proto);
-                let pipe = ws.get_mut();
-                if n == 0 {
-                    pipe.eof = true;
-                } else {
-                    std::mem::swap(&mut pipe.input, &mut buf);
-                    pipe.input_len = n;
-                    pipe.input_pos = 0;
-                }
-                let fed = loop {
-                    match ws.read() {
-                        Ok(WireMessage::Text(t)) => batch.push(Message::Text(t)),
-                        Ok(WireMessage::Binary(b)) => batch.push(Message::Binary(b)),
-                        Ok(WireMessage::Close(frame)) => {
-                            peer_close = Some(match frame {
-                                Some(f) => CloseFrame { code: f.code.into(), reason: f.reason.to_string() },
-                                None => CloseFrame { code: 1005, reason: String::new() },
-                            });
-                            break Fed::Closed;
-                        }
-                        Ok(_) => {} // ping, pong: tungstenite queues the pong itself
-                        Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                            break Fed::NeedMore;
-                        }
-                        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                            break Fed::Closed;
-                        }
-                        Err(e) => break Fed::Failed(e),
-                    }
-                };
-                // Queue what tungstenite owes the peer (pong, close reply) in the outbox.
-                let _ = ws.flush();
-                let pipe = ws.get_mut();
-                if n > 0 {
-                    std::mem::swap(&mut pipe.input, &mut buf);
-                    pipe.input_len = 0;
-                    pipe.input_pos = 0;
-                }
-                fed
-            };
+            let (fed, peer_close) = self.decode(&mut buf, Some(n), &mut batch);
             adapt_read_buffer(&mut buf, n);
-
-            self.stats.messages_received.fetch_add(batch.len() as u64, Relaxed);
-            for m in batch.drain(..) {
-                let _ = events.send(Event::Message(m));
+            self.deliver(&mut batch, events);
+            if let Fed::NeedMore = fed {
+                continue;
             }
-            self.flush_leftovers();
+            return self.conclude(fed, peer_close, &mut buf, events);
+        }
+    }
 
-            match fed {
-                Fed::NeedMore => {}
-                Fed::Closed => {
-                    let frame = match peer_close {
-                        Some(f) => f,
-                        None => match lock(&self.link).peer_close.clone() {
-                            Some(f) => f,
-                            None => CloseFrame { code: 1005, reason: String::new() },
+    /// Hands decoded messages to the receiving side, then sends what the
+    /// decoding queued (pongs, a close reply) if the wire is free.
+    fn deliver(&self, batch: &mut Vec<Message>, events: &mpsc::Sender<Event>) {
+        self.stats
+            .messages_received
+            .fetch_add(batch.len() as u64, Relaxed);
+        for m in batch.drain(..) {
+            let _ = events.send(Event::Message(m));
+        }
+        self.flush_leftovers();
+    }
+
+    /// Feeds `n` bytes of `buf` (`Some(0)`: end of stream; `None`: nothing
+    /// new) to the protocol state and decodes all it can.
+    fn decode(
+        &self,
+        buf: &mut Vec<u8>,
+        n: Option<usize>,
+        batch: &mut Vec<Message>,
+    ) -> (Fed, Option<CloseFrame>) {
+        let mut peer_close = None;
+        let mut ws = lock(&self.proto);
+        let pipe = ws.get_mut();
+        match n {
+            None => {}
+            Some(0) => pipe.eof = true,
+            Some(n) => {
+                std::mem::swap(&mut pipe.input, buf);
+                pipe.input_len = n;
+                pipe.input_pos = 0;
+            }
+        }
+        let fed = loop {
+            match ws.read() {
+                Ok(WireMessage::Text(t)) => batch.push(Message::Text(t)),
+                Ok(WireMessage::Binary(b)) => batch.push(Message::Binary(b)),
+                Ok(WireMessage::Close(frame)) => {
+                    peer_close = Some(match frame {
+                        Some(f) => CloseFrame {
+                            code: f.code.into(),
+                            reason: f.reason.to_string(),
                         },
-                    };
-                    {
-                        let mut link = lock(&self.link);
-                        link.peer_close = Some(frame.clone());
-                        link.close_deadline =
-                            Some(deadline_after(self.options.close_timeout).min(
-                                link.close_deadline.unwrap_or_else(|| {
-                                    deadline_after(self.options.close_timeout)
-                                }),
-                            ));
-                    }
-                    self.link_changed.notify_all();
-                    let _ = events.send(Event::End(Error::Closed { peer: self.peer.clone(), frame }));
-                    self.finish(&mut buf, false);
-                    return None;
+                        None => CloseFrame {
+                            code: 1005,
+                            reason: String::new(),
+                        },
+                    });
+                    break Fed::Closed;
                 }
-                Fed::Failed(e) => {
-                    let Some((status, code, reason)) = violation(&e) else {
-                        // The peer closed TCP without a close handshake.
-                        let failure = lock(&self.link).failure.clone();
-                        return Some(failure.unwrap_or_else(|| Error::Io {
-                            peer: self.peer.clone(),
-                            what: "receiving".into(),
-                            status: Status::ConnectionReset,
-                            source: Arc::new(io::Error::new(
-                                io::ErrorKind::ConnectionReset,
-                                "the peer closed the connection without a close frame",
-                            )),
-                        }));
-                    };
-                    warn!("{}: {reason}; closing with {code}", self.peer);
-                    {
-                        let mut ws = lock(&self.proto);
-                        let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: reason_for_frame(&reason).into(),
-                        }));
-                    }
-                    let error = Error::Protocol { peer: self.peer.clone(), status, code, reason };
-                    {
-                        let mut link = lock(&self.link);
-                        link.failure.get_or_insert(error.clone());
-                        link.close_deadline = Some(deadline_after(self.options.close_timeout));
-                    }
-                    self.link_changed.notify_all();
-                    let _ = events.send(Event::End(error));
-                    self.finish(&mut buf, true);
-                    return None;
+                Ok(_) => {} // ping, pong: tungstenite queues the pong itself
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    break Fed::NeedMore;
                 }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    break Fed::Closed;
+                }
+                Err(e) => break Fed::Failed(e),
+            }
+        };
+        // Queue what tungstenite owes the peer (pong, close reply) in the outbox.
+        let _ = ws.flush();
+        if let Some(1..) = n {
+            let pipe = ws.get_mut();
+            std::mem::swap(&mut pipe.input, buf);
+            pipe.input_len = 0;
+            pipe.input_pos = 0;
+        }
+        (fed, peer_close)
+    }
+
+    /// Ends the connection after decoding stopped for good: reports the
+    /// Closed event or the failure, then finishes the close. Returns the End
+    /// event still to be delivered, if any.
+    fn conclude(
+        &self,
+        fed: Fed,
+        peer_close: Option<CloseFrame>,
+        buf: &mut [u8],
+        events: &mpsc::Sender<Event>,
+    ) -> Option<Error> {
+        match fed {
+            Fed::NeedMore => None,
+            Fed::Closed => {
+                let frame = match peer_close {
+                    Some(f) => f,
+                    None => match lock(&self.link).peer_close.clone() {
+                        Some(f) => f,
+                        None => CloseFrame {
+                            code: 1005,
+                            reason: String::new(),
+                        },
+                    },
+                };
+                {
+                    // The peer gets one close timeout to close TCP, unless a
+                    // close of ours already runs on an earlier deadline.
+                    let mut link = lock(&self.link);
+                    link.peer_close = Some(frame.clone());
+                    let limit = deadline_after(self.options.close_timeout);
+                    link.close_deadline = Some(link.close_deadline.map_or(limit, |d| d.min(limit)));
+                }
+                self.link_changed.notify_all();
+                let _ = events.send(Event::End(Error::Closed {
+                    peer: self.peer.clone(),
+                    frame,
+                }));
+                self.finish(buf, false);
+                None
+            }
+            Fed::Failed(e) => {
+                let Some((status, code, reason)) = violation(&e) else {
+                    // The peer closed TCP without a close handshake.
+                    let failure = lock(&self.link).failure.clone();
+                    return Some(failure.unwrap_or_else(|| Error::Io {
+                        peer: self.peer.clone(),
+                        what: "receiving".into(),
+                        status: Status::ConnectionReset,
+                        source: Arc::new(io::Error::new(
+                            io::ErrorKind::ConnectionReset,
+                            "the peer closed the connection without a close frame",
+                        )),
+                    }));
+                };
+                warn!("{}: {reason}; closing with {code}", self.peer);
+                {
+                    let mut ws = lock(&self.proto);
+                    let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason_for_frame(&reason).into(),
+                    }));
+                }
+                let error = Error::Protocol {
+                    peer: self.peer.clone(),
+                    status,
+                    code,
+                    reason,
+                };
+                {
+                    let mut link = lock(&self.link);
+                    link.failure.get_or_insert(error.clone());
+                    link.close_deadline = Some(deadline_after(self.options.close_timeout));
+                }
+                self.link_changed.notify_all();
+                let _ = events.send(Event::End(error));
+                self.finish(buf, true);
+                None
             }
         }
     }
@@ -673,7 +770,9 @@ impl Shared {
     /// side that saw a protocol violation) closes its sending half first, as
     /// RFC 6455 asks.
     fn finish(&self, buf: &mut [u8], violated: bool) {
-        let deadline = lock(&self.link).close_deadline.unwrap_or_else(|| deadline_after(self.options.close_timeout));
+        let deadline = lock(&self.link)
+            .close_deadline
+            .unwrap_or_else(|| deadline_after(self.options.close_timeout));
         {
             let mut wire = lock(&self.wire);
             let _ = self.drain(&mut wire, Some(deadline));
@@ -686,14 +785,18 @@ impl Shared {
             if now >= deadline {
                 return;
             }
-            let _ = self.transport.set_read_timeout(Some((deadline - now).min(DEADLINE_SLICE)));
+            let _ = self
+                .transport
+                .set_read_timeout(Some((deadline - now).min(DEADLINE_SLICE)));
             match self.transport.read(buf) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) => {}
                 Err(_) => return,
             }
@@ -713,13 +816,21 @@ fn violation(e: &tungstenite::Error) -> Option<(Status, u16, String)> {
             format!("the peer sent a message of {size} bytes, over the limit of {max_size}"),
         ),
         tungstenite::Error::Capacity(c) => (Status::MessageTooBig, 1009, c.to_string()),
-        tungstenite::Error::Utf8(_) => {
-            (Status::InvalidUtf8, 1007, "the peer sent text that is not valid UTF-8".into())
-        }
-        tungstenite::Error::Protocol(p) => {
-            (Status::ProtocolError, 1002, format!("the peer broke the WebSocket protocol: {p}"))
-        }
-        other => (Status::Unknown, 1011, format!("cannot decode what the peer sent: {other}")),
+        tungstenite::Error::Utf8(_) => (
+            Status::InvalidUtf8,
+            1007,
+            "the peer sent text that is not valid UTF-8".into(),
+        ),
+        tungstenite::Error::Protocol(p) => (
+            Status::ProtocolError,
+            1002,
+            format!("the peer broke the WebSocket protocol: {p}"),
+        ),
+        other => (
+            Status::Unknown,
+            1011,
+            format!("cannot decode what the peer sent: {other}"),
+        ),
     })
 }
 

@@ -105,3 +105,8 @@ mod sealed {
         fn connect_with(url: &str, options: Arc<crate::options::Options>) -> crate::Result<Self>;
     }
 }
+
+/// The README's examples, compiled by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

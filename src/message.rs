@@ -148,24 +148,44 @@ pub struct Sender {
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("peer", &self.shared.peer_addr()).finish()
+        f.debug_struct("Sender")
+            .field("peer", &self.shared.peer_addr())
+            .finish()
     }
 }
 
 impl Sender {
     /// Sends a text message; returns once it is written to the socket.
     pub fn send_text(&self, text: impl AsRef<str>) -> Result<()> {
-        self.shared.send(tungstenite::Message::Text(text.as_ref().into()))
+        self.shared
+            .send(tungstenite::Message::Text(text.as_ref().into()))
     }
 
     /// Sends a binary message; returns once it is written to the socket.
     pub fn send_binary(&self, data: impl AsRef<[u8]>) -> Result<()> {
-        self.shared.send(tungstenite::Message::Binary(Bytes::copy_from_slice(data.as_ref())))
+        self.shared
+            .send(tungstenite::Message::Binary(Bytes::copy_from_slice(
+                data.as_ref(),
+            )))
     }
 
     /// Sends a whole message (no copy of its payload).
     pub fn send(&self, message: Message) -> Result<()> {
         self.shared.send(message.into_wire())
+    }
+
+    /// Sends a ping with up to 125 bytes of payload; the peer's reader
+    /// answers with a pong, which wsock consumes.
+    pub fn ping(&self, payload: impl AsRef<[u8]>) -> Result<()> {
+        let payload = payload.as_ref();
+        if payload.len() > 125 {
+            return Err(Error::InvalidArgument(format!(
+                "a ping payload is at most 125 bytes, not {}",
+                payload.len()
+            )));
+        }
+        self.shared
+            .send(tungstenite::Message::Ping(Bytes::copy_from_slice(payload)))
     }
 
     /// Starts the close handshake with `code` and `reason`, and waits up to
@@ -246,7 +266,11 @@ impl MessageWebSocket {
     }
 
     pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
-        MessageWebSocket { sender: Sender { shared }, events: Mutex::new(events), ended: OnceLock::new() }
+        MessageWebSocket {
+            sender: Sender { shared },
+            events: Mutex::new(events),
+            ended: OnceLock::new(),
+        }
     }
 
     /// Sends a text message; returns once it is written to the socket.
@@ -273,7 +297,8 @@ impl MessageWebSocket {
     /// [`Status::Timeout`](crate::Status::Timeout), ...). Messages that
     /// arrived before the end are all returned first.
     pub fn recv(&self) -> Result<Message> {
-        self.next(Wait::Forever).map(|m| m.expect("an unbounded wait returns a message"))
+        self.next(Wait::Forever)
+            .map(|m| m.expect("an unbounded wait returns a message"))
     }
 
     /// Like [`recv`](Self::recv), but gives up after `timeout` with an error
@@ -282,7 +307,10 @@ impl MessageWebSocket {
         match self.next(Wait::For(timeout))? {
             Some(m) => Ok(m),
             None => Err(Error::Timeout {
-                what: format!("waiting for a message from {}", self.sender.shared.peer_addr()),
+                what: format!(
+                    "waiting for a message from {}",
+                    self.sender.shared.peer_addr()
+                ),
                 after: timeout,
             }),
         }
@@ -327,7 +355,10 @@ impl MessageWebSocket {
     /// Iterates over incoming messages; ends (`None`) after a normal close
     /// (code 1000, 1001 or none), yields one `Err` after any other end.
     pub fn messages(&self) -> Messages<'_> {
-        Messages { ws: self, done: false }
+        Messages {
+            ws: self,
+            done: false,
+        }
     }
 
     /// A handle for sending from other threads.
@@ -368,7 +399,11 @@ pub(crate) fn info(shared: &Shared) -> Info {
 
 impl Drop for MessageWebSocket {
     fn drop(&mut self) {
-        let code = if self.sender.shared.role() == Role::Server { 1001 } else { 1000 };
+        let code = if self.sender.shared.role() == Role::Server {
+            1001
+        } else {
+            1000
+        };
         let _ = self.sender.shared.close(code, "", false);
     }
 }

@@ -97,7 +97,10 @@ pub trait Connect: Sized + crate::sealed::Sealed {}
 
 impl<S: Connect> Builder<S> {
     pub(crate) fn new() -> Self {
-        Builder { options: Options::default(), socket: PhantomData }
+        Builder {
+            options: Options::default(),
+            socket: PhantomData,
+        }
     }
 
     /// Opens the connection: resolves the host, connects TCP within the
@@ -137,7 +140,8 @@ macro_rules! connection_setters {
         /// one closes the connection with 1009. Defaults to 64 MiB.
         pub fn max_message_size(mut self, bytes: usize) -> Self {
             if bytes == 0 {
-                self.options.invalid("max_message_size must be greater than zero".into());
+                self.options
+                    .invalid("max_message_size must be greater than zero".into());
             }
             self.options.max_message_size = bytes;
             self
@@ -153,7 +157,8 @@ macro_rules! connection_setters {
         /// Stack size of the reader thread each socket owns. Defaults to 256 KiB.
         pub fn reader_stack_size(mut self, bytes: usize) -> Self {
             if bytes < 32 << 10 {
-                self.options.invalid("reader_stack_size must be at least 32 KiB".into());
+                self.options
+                    .invalid("reader_stack_size must be at least 32 KiB".into());
             }
             self.options.reader_stack_size = bytes;
             self
@@ -175,7 +180,8 @@ impl<S> Builder<S> {
     /// connect timeout. Defaults to 5.
     pub fn max_addresses(mut self, count: usize) -> Self {
         if count == 0 {
-            self.options.invalid("max_addresses must be at least 1".into());
+            self.options
+                .invalid("max_addresses must be at least 1".into());
         }
         self.options.max_addresses = count;
         self
@@ -192,7 +198,8 @@ impl<S> Builder<S> {
         for p in protocols {
             let p = p.into();
             if !is_token(&p) {
-                self.options.invalid(format!("subprotocol {p:?} is not an HTTP token"));
+                self.options
+                    .invalid(format!("subprotocol {p:?} is not an HTTP token"));
             }
             self.options.protocols.push(p);
         }
@@ -204,10 +211,12 @@ impl<S> Builder<S> {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let (name, value) = (name.into(), value.into());
         if !is_token(&name) {
-            self.options.invalid(format!("header name {name:?} is not an HTTP token"));
+            self.options
+                .invalid(format!("header name {name:?} is not an HTTP token"));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            self.options.invalid(format!("header {name:?} has a line break in its value"));
+            self.options
+                .invalid(format!("header {name:?} has a line break in its value"));
         }
         self.options.headers.push((name, value));
         self
@@ -243,7 +252,8 @@ impl ServerBuilder {
     /// connections wait in the listen backlog. Defaults to 256.
     pub fn max_pending_handshakes(mut self, count: usize) -> Self {
         if count == 0 {
-            self.options.invalid("max_pending_handshakes must be at least 1".into());
+            self.options
+                .invalid("max_pending_handshakes must be at least 1".into());
         }
         self.options.max_pending_handshakes = count;
         self
@@ -258,7 +268,6 @@ impl ServerBuilder {
 /// RFC 7230 token characters: what header names and subprotocols may contain.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

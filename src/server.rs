@@ -52,7 +52,9 @@ pub struct Server {
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server").field("local_addr", &self.local_addr).finish()
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish()
     }
 }
 
@@ -83,10 +85,18 @@ impl Server {
         let listener = match (listener, last) {
             (Some(l), _) => l,
             (None, Some((a, e))) => return Err(Error::io(a, "binding", e)),
-            (None, None) => return Err(Error::InvalidArgument("cannot bind: no address given".into())),
+            (None, None) => {
+                return Err(Error::InvalidArgument(
+                    "cannot bind: no address given".into(),
+                ))
+            }
         };
-        let local_addr = listener.local_addr().map_err(|e| Error::io("listener", "binding", e))?;
-        let accepting = listener.try_clone().map_err(|e| Error::io(local_addr, "binding", e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("listener", "binding", e))?;
+        let accepting = listener
+            .try_clone()
+            .map_err(|e| Error::io(local_addr, "binding", e))?;
         let (tx, rx) = mpsc::channel();
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&stopping);
@@ -98,7 +108,13 @@ impl Server {
                 what: "cannot start the acceptor thread".into(),
                 reason: e.to_string(),
             })?;
-        Ok(Server { local_addr, requests: Mutex::new(rx), listener, stopping, acceptor: Some(acceptor) })
+        Ok(Server {
+            local_addr,
+            requests: Mutex::new(rx),
+            listener,
+            stopping,
+            acceptor: Some(acceptor),
+        })
     }
 
     /// The address the server listens on (with the real port after binding port 0).
@@ -110,7 +126,10 @@ impl Server {
     pub fn accept(&self) -> Result<Request> {
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         requests.recv().unwrap_or_else(|_| {
-            Err(Error::Resource { what: "accepting".into(), reason: "the acceptor thread ended".into() })
+            Err(Error::Resource {
+                what: "accepting".into(),
+                reason: "the acceptor thread ended".into(),
+            })
         })
     }
 
@@ -146,7 +165,11 @@ impl Iterator for Incoming<'_> {
     type Item = Result<Request>;
 
     fn next(&mut self) -> Option<Result<Request>> {
-        let requests = self.server.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let requests = self
+            .server
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         requests.recv().ok()
     }
 }
@@ -209,7 +232,8 @@ fn accept_loop(
                 continue;
             }
         };
-        let (options, requests, done) = (Arc::clone(&options), requests.clone(), Arc::clone(&slots));
+        let (options, requests, done) =
+            (Arc::clone(&options), requests.clone(), Arc::clone(&slots));
         let spawned = std::thread::Builder::new()
             .name("wsock-handshake".into())
             .stack_size(128 << 10)
@@ -234,8 +258,10 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
     let deadline = Instant::now() + options.handshake_timeout;
     let io_err = |e: io::Error| Error::io(peer, "reading the upgrade request", e);
     tcp.set_nodelay(options.no_delay).map_err(io_err)?;
-    tcp.set_read_timeout(Some(HANDSHAKE_SLICE)).map_err(io_err)?;
-    tcp.set_write_timeout(Some(HANDSHAKE_SLICE)).map_err(io_err)?;
+    tcp.set_read_timeout(Some(HANDSHAKE_SLICE))
+        .map_err(io_err)?;
+    tcp.set_write_timeout(Some(HANDSHAKE_SLICE))
+        .map_err(io_err)?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let (used, http) = loop {
@@ -247,17 +273,34 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
         }
         match (&tcp).read(&mut chunk) {
             Ok(0) => {
-                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before its request was complete");
+                let e = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed before its request was complete",
+                );
                 return Err(io_err(e));
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(io_err(e)),
         }
         match http::Request::<()>::try_parse(&buf) {
             Ok(Some(parsed)) => break parsed,
             Ok(None) if buf.len() > MAX_REQUEST => {
-                refuse(&tcp, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "the request is too large", deadline);
+                refuse(
+                    &tcp,
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "the request is too large",
+                    deadline,
+                );
                 return Err(bad_request(peer, "the request is larger than 16 KiB"));
             }
             Ok(None) => {}
@@ -269,18 +312,39 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
     };
     if let Err(e) = create_response(&http) {
         let mut status = StatusCode::BAD_REQUEST;
-        if matches!(e, tungstenite::Error::Protocol(tungstenite::error::ProtocolError::MissingSecWebSocketVersionHeader)) {
+        if matches!(
+            e,
+            tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::MissingSecWebSocketVersionHeader
+            )
+        ) {
             status = StatusCode::UPGRADE_REQUIRED;
         }
-        refuse(&tcp, status, &format!("not a WebSocket upgrade request: {e}"), deadline);
+        refuse(
+            &tcp,
+            status,
+            &format!("not a WebSocket upgrade request: {e}"),
+            deadline,
+        );
         return Err(bad_request(peer, &e.to_string()));
     }
     let tail = buf.split_off(used);
-    Ok(Request { http, tcp: Some(tcp), tail, peer, options, protocol: None })
+    Ok(Request {
+        http,
+        tcp: Some(tcp),
+        tail,
+        peer,
+        options,
+        protocol: None,
+    })
 }
 
 fn bad_request(peer: SocketAddr, reason: &str) -> Error {
-    Error::Handshake { peer: peer.to_string(), status: Status::InvalidRequest, reason: reason.to_owned() }
+    Error::Handshake {
+        peer: peer.to_string(),
+        status: Status::InvalidRequest,
+        reason: reason.to_owned(),
+    }
 }
 
 /// Answers with an HTTP error and closes; failures are only logged.
@@ -288,7 +352,10 @@ fn refuse(tcp: &TcpStream, status: StatusCode, body: &str, deadline: Instant) {
     let mut response = http::Response::new(());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert("Content-Type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(
+        "Content-Type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     headers.insert("Content-Length", HeaderValue::from(body.len()));
     headers.insert("Connection", HeaderValue::from_static("close"));
     if status == StatusCode::UPGRADE_REQUIRED {
@@ -310,7 +377,14 @@ fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Res
         match (&*tcp).write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = &bytes[n..],
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
                 if Instant::now() >= deadline {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
@@ -365,7 +439,10 @@ impl Request {
     /// Every header as (lower-case name, value), skipping values that are
     /// not visible ASCII.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.http.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        self.http
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
     }
 
     /// The subprotocols the client offered, in its order of preference.
@@ -410,20 +487,39 @@ impl Request {
     fn upgrade(&mut self) -> Result<(Arc<engine::Shared>, mpsc::Receiver<engine::Event>)> {
         let tcp = self.tcp.take().expect("a request is decided once");
         let peer = self.peer;
-        let mut response = create_response(&self.http).map_err(|e| bad_request(peer, &e.to_string()))?;
+        let mut response =
+            create_response(&self.http).map_err(|e| bad_request(peer, &e.to_string()))?;
         if let Some(p) = &self.protocol {
-            let value = HeaderValue::from_str(p).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            response.headers_mut().insert("Sec-WebSocket-Protocol", value);
+            let value =
+                HeaderValue::from_str(p).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", value);
         }
         let mut bytes = Vec::with_capacity(256);
         write_response(&mut bytes, &response).map_err(|e| bad_request(peer, &e.to_string()))?;
         let deadline = Instant::now() + self.options.handshake_timeout;
-        write_all_by(&tcp, &bytes, deadline).map_err(|e| Error::io(peer, "sending the 101 response", e))?;
-        tcp.set_read_timeout(None).map_err(|e| Error::io(peer, "preparing the socket", e))?;
-        let transport = Transport::plain(tcp).map_err(|e| Error::io(peer, "preparing the socket", e))?;
+        write_all_by(&tcp, &bytes, deadline)
+            .map_err(|e| Error::io(peer, "sending the 101 response", e))?;
+        tcp.set_read_timeout(None)
+            .map_err(|e| Error::io(peer, "preparing the socket", e))?;
+        let transport =
+            Transport::plain(tcp).map_err(|e| Error::io(peer, "preparing the socket", e))?;
         let config = engine::protocol_config(&self.options);
-        let ws = WebSocket::from_partially_read(Pipe::memory(), std::mem::take(&mut self.tail), Role::Server, Some(config));
-        engine::start(transport, ws, Role::Server, Arc::clone(&self.options), peer.to_string(), self.protocol.clone())
+        let ws = WebSocket::from_partially_read(
+            Pipe::memory(),
+            std::mem::take(&mut self.tail),
+            Role::Server,
+            Some(config),
+        );
+        engine::start(
+            transport,
+            ws,
+            Role::Server,
+            Arc::clone(&self.options),
+            peer.to_string(),
+            self.protocol.clone(),
+        )
     }
 
     /// Refuses the upgrade with an HTTP `status` (not 101) and a plain-text `body`.
@@ -431,9 +527,16 @@ impl Request {
         let code = StatusCode::from_u16(status)
             .ok()
             .filter(|c| !c.is_informational())
-            .ok_or_else(|| Error::InvalidArgument(format!("{status} is not an HTTP status to reject with")))?;
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("{status} is not an HTTP status to reject with"))
+            })?;
         let tcp = self.tcp.take().expect("a request is decided once");
-        refuse(&tcp, code, body, Instant::now() + self.options.handshake_timeout);
+        refuse(
+            &tcp,
+            code,
+            body,
+            Instant::now() + self.options.handshake_timeout,
+        );
         Ok(())
     }
 }
@@ -442,7 +545,12 @@ impl Drop for Request {
     fn drop(&mut self) {
         if let Some(tcp) = self.tcp.take() {
             let deadline = Instant::now() + HANDSHAKE_SLICE;
-            refuse(&tcp, StatusCode::SERVICE_UNAVAILABLE, "the server dropped the request", deadline);
+            refuse(
+                &tcp,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server dropped the request",
+                deadline,
+            );
         }
     }
 }

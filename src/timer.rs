@@ -24,7 +24,10 @@ struct Timer {
 
 fn timer() -> &'static Timer {
     static TIMER: OnceLock<Timer> = OnceLock::new();
-    TIMER.get_or_init(|| Timer { queue: Mutex::new(Queue::default()), wake: Condvar::new() })
+    TIMER.get_or_init(|| Timer {
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+    })
 }
 
 /// A scheduled task; [`cancel`] drops it unrun.
@@ -74,8 +77,9 @@ fn run() {
         let now = Instant::now();
         if next <= now {
             let due: Vec<Task> = {
-                let (due, rest): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut q.tasks).into_iter().partition(|(at, _, _)| *at <= now);
+                let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut q.tasks)
+                    .into_iter()
+                    .partition(|(at, _, _)| *at <= now);
                 q.tasks = rest;
                 due.into_iter().map(|(_, _, task)| task).collect()
             };
@@ -85,7 +89,11 @@ fn run() {
             }
             q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
         } else {
-            q = t.wake.wait_timeout(q, next - now).unwrap_or_else(|e| e.into_inner()).0;
+            q = t
+                .wake
+                .wait_timeout(q, next - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
