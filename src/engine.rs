@@ -37,7 +37,7 @@
 
 use std::io::{self, Cursor, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -173,6 +173,10 @@ struct Link {
     close_deadline: Option<Instant>,
     close_timer: Option<TimerId>,
     reader_done: bool,
+    /// The receiving side has taken the End event.
+    end_taken: bool,
+    /// The close frame owed to the peer for its protocol violation.
+    violation: Option<CloseFrame>,
 }
 
 /// Counters behind [`Info`](crate::Info).
@@ -198,6 +202,11 @@ pub(crate) struct Shared {
     link: Mutex<Link>,
     link_changed: Condvar,
     pub(crate) stats: Stats,
+    /// Payload bytes delivered to the receiving side and not yet taken.
+    queued: AtomicUsize,
+    /// Signalled when the receiving side takes the queue below its limit.
+    queue_room: Condvar,
+    queue_lock: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,6 +241,9 @@ pub(crate) fn start(
         link: Mutex::new(Link::default()),
         link_changed: Condvar::new(),
         stats: Stats::default(),
+        queued: AtomicUsize::new(0),
+        queue_room: Condvar::new(),
+        queue_lock: Mutex::new(()),
     });
     let (tx, rx) = mpsc::channel();
     let reader = Arc::clone(&shared);
@@ -274,7 +286,12 @@ impl Shared {
 
     /// Sends one whole message; returns once it is on the wire.
     pub(crate) fn send(&self, message: WireMessage) -> Result<()> {
-        let deadline = deadline_after(self.options.send_timeout);
+        self.send_within(message, self.options.send_timeout)
+    }
+
+    /// Sends one whole message within `timeout`.
+    pub(crate) fn send_within(&self, message: WireMessage, timeout: Duration) -> Result<()> {
+        let deadline = deadline_after(timeout);
         let is_data = message.is_text() || message.is_binary();
         let mut wire = lock(&self.wire);
         {
@@ -295,7 +312,7 @@ impl Shared {
                 });
             }
         }
-        let result = self.drain(&mut wire, Some(deadline));
+        let result = self.drain(&mut wire, Some((deadline, timeout)));
         drop(wire);
         self.flush_leftovers();
         result?;
@@ -324,7 +341,7 @@ impl Shared {
     /// Writes the pending bytes and then the outbox to the socket. With a
     /// deadline it blocks until all is written; without one it writes only
     /// what fits now and returns `Ok(false)` if bytes are left.
-    fn drain(&self, wire: &mut Wire, deadline: Option<Instant>) -> Result<bool> {
+    fn drain(&self, wire: &mut Wire, deadline: Option<(Instant, Duration)>) -> Result<bool> {
         loop {
             if wire.written == wire.pending.len() {
                 wire.pending.clear();
@@ -363,10 +380,10 @@ impl Shared {
                 {
                     match deadline {
                         None => return Ok(false),
-                        Some(d) if Instant::now() >= d => {
+                        Some((d, budget)) if Instant::now() >= d => {
                             return Err(self.fail(Error::Timeout {
-                                what: format!("sending a message to {}", self.peer),
-                                after: self.options.send_timeout,
+                                what: format!("sending to {}", self.peer),
+                                after: budget,
                             }));
                         }
                         Some(_) => {}
@@ -443,6 +460,10 @@ impl Shared {
             let mut link = lock(&self.link);
             link.our_close = Some(frame);
             link.close_deadline.get_or_insert(deadline);
+            drop(link);
+            // A reader paused by backpressure must go on to see the reply.
+            let _guard = lock(&self.queue_lock);
+            self.queue_room.notify_all();
         }
         if !wait {
             self.flush_leftovers();
@@ -453,7 +474,7 @@ impl Shared {
         }
         {
             let mut wire = lock(&self.wire);
-            let pushed = self.drain(&mut wire, Some(deadline));
+            let pushed = self.drain(&mut wire, Some((deadline, timeout)));
             drop(wire);
             self.flush_leftovers();
             if let Err(e) = pushed {
@@ -568,6 +589,7 @@ impl Shared {
                 let _ = self.transport.set_read_timeout(wanted);
                 read_timeout = wanted;
             }
+            self.wait_for_queue_room();
             let n = match self.transport.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -621,9 +643,44 @@ impl Shared {
             .messages_received
             .fetch_add(batch.len() as u64, Relaxed);
         for m in batch.drain(..) {
+            self.queued.fetch_add(m.len(), Relaxed);
             let _ = events.send(Event::Message(m));
         }
         self.flush_leftovers();
+    }
+
+    /// The receiving side took a message of `len` bytes off the queue.
+    pub(crate) fn consumed(&self, len: usize) {
+        let before = self.queued.fetch_sub(len, Relaxed);
+        let limit = self.options.receive_queue_limit;
+        if before > limit && before - len <= limit {
+            let _guard = lock(&self.queue_lock);
+            self.queue_room.notify_all();
+        }
+    }
+
+    /// Backpressure: while the receiving side holds more than the receive
+    /// queue limit, the reader stops reading, so the peer meets TCP flow
+    /// control instead of growing our heap. A close in progress lifts it (the
+    /// peer's close frame must be seen).
+    fn wait_for_queue_room(&self) {
+        let limit = self.options.receive_queue_limit;
+        if self.queued.load(Relaxed) <= limit {
+            return;
+        }
+        loop {
+            {
+                let link = lock(&self.link);
+                if link.failure.is_some() || link.our_close.is_some() {
+                    return;
+                }
+            }
+            let guard = lock(&self.queue_lock);
+            if self.queued.load(Relaxed) <= limit {
+                return;
+            }
+            let _ = self.queue_room.wait_timeout(guard, DEADLINE_SLICE);
+        }
     }
 
     /// Feeds `n` bytes of `buf` (`Some(0)`: end of stream; `None`: nothing
@@ -738,30 +795,75 @@ impl Shared {
                     }));
                 };
                 warn!("{}: {reason}; closing with {code}", self.peer);
-                {
-                    let mut ws = lock(&self.proto);
-                    let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason_for_frame(&reason).into(),
-                    }));
-                }
                 let error = Error::Protocol {
                     peer: self.peer.clone(),
                     status,
                     code,
-                    reason,
+                    reason: reason.clone(),
                 };
+                // Messages decoded before the violation are delivered first, and
+                // the close goes out once the receiving side has reached the
+                // error, so replies to those messages can still be sent.
+                lock(&self.link).violation = Some(CloseFrame {
+                    code,
+                    reason: reason_for_frame(&reason),
+                });
+                if events.send(Event::End(error.clone())).is_ok() {
+                    self.wait_for_end_taken();
+                }
+                self.send_violation_close();
                 {
                     let mut link = lock(&self.link);
-                    link.failure.get_or_insert(error.clone());
+                    link.failure.get_or_insert(error);
                     link.close_deadline = Some(deadline_after(self.options.close_timeout));
                 }
                 self.link_changed.notify_all();
-                let _ = events.send(Event::End(error));
                 self.finish(buf, true);
                 None
             }
         }
+    }
+
+    /// Waits (up to the close timeout) until the receiving side has taken the
+    /// End event, or a close of ours or a failure makes waiting moot.
+    fn wait_for_end_taken(&self) {
+        let deadline = deadline_after(self.options.close_timeout);
+        let mut link = lock(&self.link);
+        while !link.end_taken && link.our_close.is_none() && link.failure.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            link = self
+                .link_changed
+                .wait_timeout(link, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// The receiving side has taken the End event: a close for a protocol
+    /// violation goes out now, before anything the program does next (such
+    /// as dropping the socket, which would close with 1000 or 1001).
+    pub(crate) fn end_taken(&self) {
+        lock(&self.link).end_taken = true;
+        self.link_changed.notify_all();
+        self.send_violation_close();
+    }
+
+    /// Queues the close frame for a protocol violation, once.
+    fn send_violation_close(&self) {
+        let Some(frame) = lock(&self.link).violation.take() else {
+            return;
+        };
+        {
+            let mut ws = lock(&self.proto);
+            let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
+                code: CloseCode::from(frame.code),
+                reason: frame.reason.into(),
+            }));
+        }
+        self.flush_leftovers();
     }
 
     /// Ends a connection whose close frame has been sent or received: push
@@ -775,7 +877,7 @@ impl Shared {
             .unwrap_or_else(|| deadline_after(self.options.close_timeout));
         {
             let mut wire = lock(&self.wire);
-            let _ = self.drain(&mut wire, Some(deadline));
+            let _ = self.drain(&mut wire, Some((deadline, self.options.close_timeout)));
         }
         if self.role == Role::Server || violated {
             let _ = self.transport.shutdown_write();

@@ -86,6 +86,7 @@ mod error;
 mod message;
 mod options;
 mod server;
+mod stream;
 mod timer;
 mod transport;
 
@@ -93,6 +94,7 @@ pub use error::{CloseFrame, Error, Result, Status};
 pub use message::{Info, Message, MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, ServerBuilder};
 pub use server::{Incoming, Request, Server};
+pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
 

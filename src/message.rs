@@ -338,8 +338,14 @@ impl MessageWebSocket {
             }),
         };
         match event {
-            Ok(Event::Message(m)) => Ok(Some(m)),
-            Ok(Event::End(e)) => Err(self.ended.get_or_init(|| e).clone()),
+            Ok(Event::Message(m)) => {
+                self.sender.shared.consumed(m.len());
+                Ok(Some(m))
+            }
+            Ok(Event::End(e)) => {
+                self.sender.shared.end_taken();
+                Err(self.ended.get_or_init(|| e).clone())
+            }
             Err(Some(())) => Ok(None),
             Err(None) => {
                 // The reader always sends End before it exits; be safe anyway.

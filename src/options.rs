@@ -24,6 +24,8 @@ pub struct Options {
     pub headers: Vec<(String, String)>,
     pub reader_stack_size: usize,
     pub max_pending_handshakes: usize,
+    pub receive_queue_limit: usize,
+    pub stream_write_buffer: usize,
     /// The first invalid value a setter was given, reported by `connect`/`bind`.
     pub invalid: Option<String>,
 }
@@ -43,6 +45,8 @@ impl Default for Options {
             headers: Vec::new(),
             reader_stack_size: 256 << 10,
             max_pending_handshakes: 256,
+            receive_queue_limit: 8 << 20,
+            stream_write_buffer: 64 << 10,
             invalid: None,
         }
     }
@@ -92,7 +96,8 @@ pub struct Builder<S> {
     socket: PhantomData<fn() -> S>,
 }
 
-/// A socket type a [`Builder`] can open: [`MessageWebSocket`](crate::MessageWebSocket).
+/// A socket type a [`Builder`] can open: [`MessageWebSocket`](crate::MessageWebSocket)
+/// or [`StreamWebSocket`](crate::StreamWebSocket).
 pub trait Connect: Sized + crate::sealed::Sealed {}
 
 impl<S: Connect> Builder<S> {
@@ -151,6 +156,28 @@ macro_rules! connection_setters {
         /// before the connection is cut. Defaults to 5 s.
         pub fn close_timeout(mut self, timeout: Duration) -> Self {
             self.options.close_timeout = self.options.timeout("close_timeout", timeout);
+            self
+        }
+
+        /// Backpressure: while messages received and not yet taken by
+        /// `recv`/`read` hold more than this many bytes, the reader thread
+        /// stops reading the socket, so a fast peer meets TCP flow control
+        /// instead of growing the heap. One message may exceed it. Defaults
+        /// to 8 MiB.
+        pub fn receive_queue_limit(mut self, bytes: usize) -> Self {
+            self.options.receive_queue_limit = bytes;
+            self
+        }
+
+        /// Stream mode: how many bytes small writes are gathered into before
+        /// they leave as one binary message (`flush` sends them sooner).
+        /// Defaults to 64 KiB.
+        pub fn stream_write_buffer(mut self, bytes: usize) -> Self {
+            if bytes == 0 {
+                self.options
+                    .invalid("stream_write_buffer must be at least 1 byte".into());
+            }
+            self.options.stream_write_buffer = bytes;
             self
         }
 

@@ -23,6 +23,7 @@ use crate::engine::{self, Pipe};
 use crate::error::{Error, Result, Status};
 use crate::message::MessageWebSocket;
 use crate::options::{Options, ServerBuilder};
+use crate::stream::StreamWebSocket;
 use crate::transport::Transport;
 
 /// The largest upgrade request accepted (request line and headers).
@@ -482,6 +483,13 @@ impl Request {
     pub fn accept_message(mut self) -> Result<MessageWebSocket> {
         let (shared, events) = self.upgrade()?;
         Ok(MessageWebSocket::from_engine(shared, events))
+    }
+
+    /// Completes the handshake (101 Switching Protocols) and returns the
+    /// socket in stream mode.
+    pub fn accept_stream(mut self) -> Result<StreamWebSocket> {
+        let (shared, events) = self.upgrade()?;
+        Ok(StreamWebSocket::from_engine(shared, events))
     }
 
     fn upgrade(&mut self) -> Result<(Arc<engine::Shared>, mpsc::Receiver<engine::Event>)> {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# wsock against peers nobody here wrote: runs tests/interop.rs (ignored by
+# default) with the peers of .ci/interop/ found through the environment.
+#
+# Usage: VENV=/path/to/venv NODE_DIR=/path/to/folder bash .ci/interop.sh [test name filter]
+#   VENV      a venv with websockets installed (.ci/interop/requirements.txt)
+#   NODE_DIR  a folder with node_modules/ws (npm install in .ci/interop/node,
+#             or a copy of its package.json elsewhere)
+# Installs nothing itself.
+set -euo pipefail
+
+: "${VENV:?set VENV to a venv that has websockets (pip install -r .ci/interop/requirements.txt)}"
+: "${NODE_DIR:?set NODE_DIR to a folder with node_modules/ws (npm install in .ci/interop/node)}"
+[[ -x $VENV/bin/python ]] || { echo "interop: $VENV/bin/python not found" >&2; exit 2; }
+[[ -d $NODE_DIR/node_modules/ws ]] || { echo "interop: $NODE_DIR/node_modules/ws not found" >&2; exit 2; }
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+WSOCK_PYTHON=$VENV/bin/python WSOCK_NODE_DIR=$(cd "$NODE_DIR" && pwd) \
+  cargo test --test interop -- --ignored "$@"

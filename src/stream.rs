@@ -1,0 +1,346 @@
+//! Stream mode: [`StreamWebSocket`], a byte pipe with `std::io::Read` and
+//! `std::io::Write` over binary messages.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use tungstenite::protocol::Role;
+use tungstenite::Bytes;
+
+use crate::engine::{Event, Shared};
+use crate::error::{Error, Result};
+use crate::message::{info, Info, Message};
+use crate::options::{Builder, Connect, Options};
+
+/// Largest binary message one `write` sends; bigger writes become several.
+const MAX_CHUNK: usize = 1 << 20;
+
+/// A WebSocket in stream mode: a byte pipe that implements
+/// [`Read`] and [`Write`], for large transfers (`io::copy`, files, codecs).
+///
+/// **Reading** returns the payload bytes of incoming messages in order,
+/// across message boundaries, into buffers of any size; `Ok(0)` after the
+/// peer's close frame. Text messages are delivered as their UTF-8 bytes.
+/// **Writing** coalesces small writes in a buffer (64 KiB by default, see
+/// [`stream_write_buffer`](crate::Builder::stream_write_buffer)); a write
+/// larger than the buffer goes out directly as binary messages of at most
+/// 1 MiB. [`flush`](Write::flush) sends what is buffered. Every byte written
+/// arrives, in order, exactly once.
+///
+/// Errors are `io::Error`s that carry a [`wsock::Error`](crate::Error):
+/// `e.get_ref().and_then(|e| e.downcast_ref::<wsock::Error>())` gives its
+/// [`status`](crate::Error::status) back.
+///
+/// [`split`](Self::split) gives a reader half and a writer half for two
+/// threads. WebSocket has no half-close: `close` ends both directions (a
+/// peer that receives the close frame answers it and can send no more), so
+/// close once the data you expect back has arrived. Dropping the socket (or its writer half) flushes and starts a
+/// clean close.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use wsock::{Server, StreamWebSocket};
+///
+/// let server = Server::bind("127.0.0.1:0")?;
+/// let url = format!("ws://{}/upload", server.local_addr()?);
+/// let receiver = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+///     let mut s = server.accept()?.accept_stream()?;
+///     let mut all = Vec::new();
+///     s.read_to_end(&mut all)?; // until the client's close
+///     Ok(all)
+/// });
+/// let mut s = StreamWebSocket::connect(&url)?;
+/// s.write_all(b"a byte pipe")?;
+/// s.close(1000, "done")?;
+/// assert_eq!(receiver.join().unwrap()?, b"a byte pipe");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StreamWebSocket {
+    reader: StreamReader,
+    writer: StreamWriter,
+}
+
+impl fmt::Debug for StreamWebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWebSocket")
+            .field("local_addr", &self.writer.shared.local_addr())
+            .field("peer_addr", &self.writer.shared.peer_addr())
+            .finish()
+    }
+}
+
+impl StreamWebSocket {
+    /// Connects to a `ws://` URL with the default options.
+    pub fn connect(url: &str) -> Result<StreamWebSocket> {
+        Self::builder().connect(url)
+    }
+
+    /// The Control: options to set before connecting (the same as message mode).
+    pub fn builder() -> Builder<StreamWebSocket> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
+        let capacity = shared.options.stream_write_buffer;
+        StreamWebSocket {
+            reader: StreamReader {
+                shared: Arc::clone(&shared),
+                events,
+                current: Bytes::new(),
+                end: None,
+                timeout: None,
+            },
+            writer: StreamWriter {
+                shared,
+                buffer: Vec::with_capacity(capacity),
+                capacity,
+                timeout: None,
+            },
+        }
+    }
+
+    /// Splits into a reader half and a writer half, both `Send`, for full
+    /// duplex on two threads (the analog of `TcpStream::try_clone`).
+    pub fn split(self) -> (StreamReader, StreamWriter) {
+        (self.reader, self.writer)
+    }
+
+    /// Flushes, then performs the close handshake (waits up to the close
+    /// timeout for the peer's close frame). The peer's `read` returns
+    /// `Ok(0)` after all the data.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<()> {
+        self.writer.close(code, reason)
+    }
+
+    /// Sets how long a `read` may wait; `None` (the default) waits until data
+    /// or the end. A read that times out fails with `io::ErrorKind::TimedOut`.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.reader.set_read_timeout(timeout)
+    }
+
+    /// Sets how long one `write` or `flush` may take to put its bytes on the
+    /// wire; `None` uses the send timeout. When it passes, the connection
+    /// fails (a partial message cannot be taken back) with
+    /// `io::ErrorKind::TimedOut`.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.writer.set_write_timeout(timeout)
+    }
+
+    /// The Information: addresses, subprotocol, traffic counters.
+    pub fn info(&self) -> Info {
+        info(&self.writer.shared)
+    }
+}
+
+impl Read for StreamWebSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl Write for StreamWebSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl Connect for StreamWebSocket {}
+
+impl crate::sealed::Sealed for StreamWebSocket {
+    fn connect_with(url: &str, options: Arc<Options>) -> Result<Self> {
+        let (shared, events) = crate::connect::connect(url, options)?;
+        Ok(StreamWebSocket::from_engine(shared, events))
+    }
+}
+
+/// The reading half of a [`StreamWebSocket`]; implements [`Read`].
+pub struct StreamReader {
+    shared: Arc<Shared>,
+    events: mpsc::Receiver<Event>,
+    /// The unread rest of the current message.
+    current: Bytes,
+    /// How the stream ended: `None` while open; `Some(None)` after a close
+    /// handshake (reads return 0); `Some(Some(e))` after a failure.
+    end: Option<Option<Error>>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("peer_addr", &self.shared.peer_addr())
+            .finish()
+    }
+}
+
+impl StreamReader {
+    /// See [`StreamWebSocket::set_read_timeout`].
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero read timeout",
+            ));
+        }
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    /// Waits for the next message; false at the end of the stream.
+    fn refill(&mut self) -> io::Result<bool> {
+        loop {
+            match &self.end {
+                Some(None) => return Ok(false),
+                Some(Some(e)) => return Err(e.clone().into_io()),
+                None => {}
+            }
+            let event = match self.timeout {
+                None => self.events.recv().ok(),
+                Some(d) => match self.events.recv_timeout(d) {
+                    Ok(e) => Some(e),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            Error::Timeout {
+                                what: format!("reading from {}", self.shared.peer_addr()),
+                                after: d,
+                            },
+                        ))
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            match event {
+                Some(Event::Message(m)) => {
+                    self.shared.consumed(m.len());
+                    self.current = match m {
+                        Message::Binary(b) => b,
+                        Message::Text(t) => Bytes::from(t),
+                    };
+                    if !self.current.is_empty() {
+                        return Ok(true);
+                    }
+                }
+                Some(Event::End(e)) => {
+                    self.shared.end_taken();
+                    self.end = Some(e.close_frame().is_none().then_some(e));
+                }
+                None => self.end = Some(None),
+            }
+        }
+    }
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.current.is_empty() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        bytes_advance(&mut self.current, n);
+        Ok(n)
+    }
+}
+
+fn bytes_advance(b: &mut Bytes, n: usize) {
+    let rest = b.slice(n..);
+    *b = rest;
+}
+
+/// The writing half of a [`StreamWebSocket`]; implements [`Write`].
+/// Dropping it flushes and starts a clean close.
+pub struct StreamWriter {
+    shared: Arc<Shared>,
+    buffer: Vec<u8>,
+    capacity: usize,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("peer_addr", &self.shared.peer_addr())
+            .field("buffered", &self.buffer.len())
+            .finish()
+    }
+}
+
+impl StreamWriter {
+    /// See [`StreamWebSocket::set_write_timeout`].
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero write timeout",
+            ));
+        }
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    fn send(&self, data: Bytes) -> io::Result<()> {
+        let timeout = self.timeout.unwrap_or(self.shared.options.send_timeout);
+        self.shared
+            .send_within(tungstenite::Message::Binary(data), timeout)
+            .map_err(Error::into_io)
+    }
+
+    /// Flushes, then performs the close handshake.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<()> {
+        if let Err(e) = self.flush() {
+            if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+                return Err(inner.clone());
+            }
+            return Err(Error::from(e));
+        }
+        self.shared.close(code, reason, true)
+    }
+}
+
+impl Write for StreamWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buffer.len() + data.len() <= self.capacity {
+            self.buffer.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        self.flush()?;
+        if data.len() < self.capacity {
+            self.buffer.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        let n = data.len().min(MAX_CHUNK);
+        self.send(Bytes::copy_from_slice(&data[..n]))?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let data = Bytes::copy_from_slice(&self.buffer);
+        self.buffer.clear();
+        self.send(data)
+    }
+}
+
+impl Drop for StreamWriter {
+    fn drop(&mut self) {
+        let _ = self.flush();
+        let code = if self.shared.role() == Role::Server {
+            1001
+        } else {
+            1000
+        };
+        let _ = self.shared.close(code, "", false);
+    }
+}

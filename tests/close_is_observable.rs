@@ -1,0 +1,209 @@
+//! Every way a connection ends is reported to `recv`: a close handshake with
+//! the peer's code and reason, an abnormal end with its cause, never a hang.
+
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+use support::{pair, WAIT};
+use wsock::{CloseFrame, MessageWebSocket, Server, Status};
+
+fn frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: reason.to_owned(),
+    }
+}
+
+/// The error that ends `ws`, within [`WAIT`]; panics on a message or a hang.
+fn end_of(ws: &MessageWebSocket) -> wsock::Error {
+    let started = Instant::now();
+    match ws.recv_timeout(WAIT) {
+        Ok(m) => panic!("expected the end of the connection, got a message {m:?}"),
+        Err(e) => {
+            assert!(
+                started.elapsed() < WAIT,
+                "the connection did not end within {WAIT:?}: {e}"
+            );
+            e
+        }
+    }
+}
+
+#[test]
+fn client_close_reaches_the_server_with_code_and_reason() {
+    let (client, server) = pair();
+    client.close(4000, "client says bye").expect("close");
+
+    let seen = end_of(&server);
+    assert_eq!(seen.status(), Status::Closed, "{seen}");
+    assert_eq!(seen.close_frame(), Some(&frame(4000, "client says bye")));
+
+    // The closer's recv reports the peer's reply (tungstenite echoes the frame).
+    let reply = end_of(&client);
+    assert_eq!(reply.status(), Status::Closed, "{reply}");
+    assert_eq!(reply.close_frame(), Some(&frame(4000, "client says bye")));
+    // And keeps reporting it.
+    assert_eq!(
+        client.recv().unwrap_err().close_frame(),
+        Some(&frame(4000, "client says bye"))
+    );
+}
+
+#[test]
+fn server_close_reaches_the_client_with_code_and_reason() {
+    let (client, server) = pair();
+    server.close(4001, "server says bye").expect("close");
+
+    let seen = end_of(&client);
+    assert_eq!(seen.status(), Status::Closed, "{seen}");
+    assert_eq!(seen.close_frame(), Some(&frame(4001, "server says bye")));
+
+    let reply = end_of(&server);
+    assert_eq!(reply.status(), Status::Closed, "{reply}");
+    assert_eq!(reply.close_frame(), Some(&frame(4001, "server says bye")));
+}
+
+#[test]
+fn dropping_a_client_closes_with_1000() {
+    let (client, server) = pair();
+    drop(client);
+    let seen = end_of(&server);
+    assert_eq!(seen.close_frame().map(|f| f.code), Some(1000), "{seen}");
+}
+
+#[test]
+fn dropping_a_server_socket_closes_with_1001() {
+    let (client, server) = pair();
+    drop(server);
+    let seen = end_of(&client);
+    assert_eq!(seen.close_frame().map(|f| f.code), Some(1001), "{seen}");
+}
+
+/// Makes dropping `tcp` send a TCP reset instead of a FIN.
+fn reset_on_drop(tcp: &TcpStream) {
+    SockRef::from(tcp)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+}
+
+/// How long an abnormal end may take to be noticed: well within the close
+/// timeout the sockets are given.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+const NOTICED_WITHIN: Duration = Duration::from_secs(3);
+
+#[test]
+fn a_server_peer_that_resets_is_an_abnormal_close() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (go, reset_now) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let ws = tungstenite::accept(tcp).expect("server handshake");
+        reset_on_drop(ws.get_ref());
+        reset_now
+            .recv_timeout(WAIT)
+            .expect("the test never said go");
+        drop(ws);
+    });
+
+    let client = MessageWebSocket::builder()
+        .connect_timeout(WAIT)
+        .close_timeout(CLOSE_TIMEOUT)
+        .connect(&url)
+        .expect("connect");
+    let started = Instant::now();
+    go.send(()).unwrap();
+    let end = end_of(&client);
+    let took = started.elapsed();
+    peer.join().unwrap();
+
+    assert_eq!(end.status(), Status::ConnectionReset, "{end}");
+    assert_eq!(end.close_frame(), None);
+    assert!(
+        took < NOTICED_WITHIN,
+        "the reset was reported after {took:?}"
+    );
+}
+
+#[test]
+fn a_client_peer_that_resets_is_an_abnormal_close() {
+    let server = Server::builder()
+        .close_timeout(CLOSE_TIMEOUT)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let requests = support::serve(server);
+    let (peer_tx, peer_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let url = format!("ws://{addr}/");
+        let _ = peer_tx.send(tungstenite::client(url.as_str(), tcp).map(|(ws, _)| ws));
+    });
+    let server_ws = support::next_request(&requests)
+        .accept_message()
+        .expect("accept");
+    let peer = peer_rx
+        .recv_timeout(WAIT)
+        .unwrap()
+        .expect("client handshake");
+
+    reset_on_drop(peer.get_ref());
+    let started = Instant::now();
+    drop(peer);
+    let end = end_of(&server_ws);
+    let took = started.elapsed();
+
+    assert_eq!(end.status(), Status::ConnectionReset, "{end}");
+    assert_eq!(end.close_frame(), None);
+    assert!(
+        took < NOTICED_WITHIN,
+        "the reset was reported after {took:?}"
+    );
+}
+
+#[test]
+fn a_peer_that_never_answers_our_close_times_out() {
+    let close_timeout = Duration::from_secs(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (done, finished) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        // Handshake, then neither read nor write until the test is over.
+        let ws = tungstenite::accept(tcp).expect("server handshake");
+        let _ = finished.recv_timeout(WAIT);
+        drop(ws);
+    });
+
+    let client = MessageWebSocket::builder()
+        .connect_timeout(WAIT)
+        .close_timeout(close_timeout)
+        .connect(&url)
+        .expect("connect");
+    let started = Instant::now();
+    let closed = client.close(1000, "bye");
+    let took = started.elapsed();
+    done.send(()).unwrap();
+    peer.join().unwrap();
+
+    let e = closed.expect_err("close() returned Ok though the peer never answered");
+    assert_eq!(e.status(), Status::Timeout, "{e}");
+    assert!(
+        took >= close_timeout,
+        "close() gave up after {took:?}, before the close timeout"
+    );
+    assert!(
+        took < close_timeout + Duration::from_secs(3),
+        "close() took {took:?}"
+    );
+    // The connection is over, abnormally.
+    let end = end_of(&client);
+    assert_eq!(end.close_frame(), None, "{end}");
+    assert_eq!(end.status(), Status::Timeout, "{end}");
+}

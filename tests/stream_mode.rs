@@ -1,0 +1,174 @@
+//! Stream mode is a byte pipe: every byte written arrives once, in order,
+//! whatever the read and write sizes, and the end of the stream is the
+//! close handshake.
+use std::io::{self, Read, Write};
+use std::thread;
+use std::time::Duration;
+
+use wsock::{MessageWebSocket, Server, Status, StreamWebSocket};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).rotate_left(7) as u8)
+        .collect()
+}
+
+/// A server thread that accepts one stream and reads it to the end with
+/// `chunk`-byte reads; returns what it read.
+fn reading_server(chunk: usize) -> (String, thread::JoinHandle<io::Result<Vec<u8>>>) {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let handle = thread::spawn(move || {
+        let mut s = server.accept()?.accept_stream()?;
+        s.set_read_timeout(Some(WAIT))?;
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match s.read(&mut buf)? {
+                0 => return Ok(all),
+                n => {
+                    assert!(n <= chunk);
+                    all.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn reads_of_any_size_reassemble_the_same_bytes() {
+    let sent = data(3 << 20);
+    for chunk in [1usize, 7, 1 << 20] {
+        let (url, server) = reading_server(chunk);
+        let mut s = StreamWebSocket::connect(&url).unwrap();
+        // Writes of mixed sizes: coalesced small ones and direct large ones.
+        let mut rest = &sent[..];
+        let mut size = 1;
+        while !rest.is_empty() {
+            let n = size.min(rest.len());
+            s.write_all(&rest[..n]).unwrap();
+            rest = &rest[n..];
+            size = (size * 3) % 300_000 + 1;
+        }
+        s.close(1000, "done").unwrap();
+        let got = server.join().unwrap().unwrap();
+        assert_eq!(got.len(), sent.len(), "{chunk}-byte reads");
+        assert!(
+            got == sent,
+            "{chunk}-byte reads reassembled different bytes"
+        );
+    }
+}
+
+#[test]
+fn a_large_read_gets_all_that_has_arrived() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let ws = server.accept().unwrap().accept_message().unwrap();
+        ws.send_binary(data(40_000)).unwrap();
+        ws.send_binary(data(30_000)).unwrap();
+        ws.recv_timeout(WAIT).unwrap_err()
+    });
+    let mut s = StreamWebSocket::connect(&url).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    s.read_exact(&mut buf[..1]).unwrap();
+    // Both messages have arrived once the first byte of the second is read.
+    let mut total = 1;
+    while total < 70_000 {
+        total += s.read(&mut buf[total..]).unwrap();
+    }
+    assert_eq!(total, 70_000);
+    s.close(1000, "").unwrap();
+    assert_eq!(peer.join().unwrap().close_frame().unwrap().code, 1000);
+}
+
+#[test]
+fn text_messages_are_read_as_their_utf8_bytes() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let mut s = server.accept().unwrap().accept_stream().unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    });
+    let ws = MessageWebSocket::connect(&url).unwrap();
+    ws.send_text("héllo, ").unwrap();
+    ws.send_binary(b"world").unwrap();
+    ws.close(1000, "").unwrap();
+    assert_eq!(peer.join().unwrap(), "héllo, world");
+}
+
+#[test]
+fn split_halves_carry_full_duplex_on_two_threads() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    // The server echoes what it reads, flushing after each read (writes
+    // are buffered, as with a BufWriter).
+    let echo = thread::spawn(move || {
+        let s = server.accept().unwrap().accept_stream().unwrap();
+        let (mut r, mut w) = s.split();
+        let mut buf = vec![0u8; 100_000];
+        loop {
+            match r.read(&mut buf).unwrap() {
+                0 => return,
+                n => {
+                    w.write_all(&buf[..n]).unwrap();
+                    w.flush().unwrap();
+                }
+            }
+        }
+    });
+    let s = StreamWebSocket::connect(&url).unwrap();
+    let (mut r, mut w) = s.split();
+    let sent = data(8 << 20);
+    let to_send = sent.clone();
+    let writer = thread::spawn(move || {
+        w.write_all(&to_send).unwrap();
+        w.flush().unwrap();
+        w // closed once everything came back: WebSocket has no half-close
+    });
+    r.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = vec![0u8; sent.len()];
+    r.read_exact(&mut got).unwrap();
+    let mut w = writer.join().unwrap();
+    w.close(1000, "all echoed").unwrap();
+    echo.join().unwrap();
+    assert!(got == sent, "echoed {} bytes of {}", got.len(), sent.len());
+}
+
+#[test]
+fn a_read_timeout_is_timed_out_and_errors_carry_the_status() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let ws = server.accept().unwrap().accept_message().unwrap();
+        let _ = wait.recv_timeout(WAIT);
+        drop(ws);
+    });
+    let mut s = StreamWebSocket::connect(&url).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let e = s.read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    let inner = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<wsock::Error>())
+        .expect("a wsock::Error inside");
+    assert_eq!(inner.status(), Status::Timeout);
+    // The stream still works after a read timeout; the server's drop ends it.
+    release.send(()).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(
+        s.read(&mut [0u8; 16]).unwrap(),
+        0,
+        "the peer's close is the end of the stream"
+    );
+    peer.join().unwrap();
+}
