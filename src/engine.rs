@@ -401,7 +401,8 @@ impl Shared {
             let Ok(mut wire) = self.wire.try_lock() else {
                 return;
             };
-            let all_out = self.drain(&mut wire, None).unwrap_or(true);
+            // Not all out (the socket is full) or failed: nothing more to do now.
+            let all_out = matches!(self.drain(&mut wire, None), Ok(true));
             drop(wire);
             if !all_out || lock(&self.proto).get_ref().outbox.is_empty() {
                 return;

@@ -74,14 +74,19 @@ fn a_large_read_gets_all_that_has_arrived() {
         ws.recv_timeout(WAIT).unwrap_err()
     });
     let mut s = StreamWebSocket::connect(&url).unwrap();
-    let mut buf = vec![0u8; 64 << 10];
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = vec![0u8; 128 << 10];
     s.read_exact(&mut buf[..1]).unwrap();
-    // Both messages have arrived once the first byte of the second is read.
-    let mut total = 1;
+    // The rest of the first message comes in one read, whatever its size.
+    assert_eq!(s.read(&mut buf[1..]).unwrap(), 39_999);
+    let mut total = 40_000;
     while total < 70_000 {
-        total += s.read(&mut buf[total..]).unwrap();
+        let n = s.read(&mut buf[total..]).unwrap();
+        assert!(n > 0, "the stream ended early");
+        total += n;
     }
-    assert_eq!(total, 70_000);
+    assert_eq!(&buf[..40_000], &data(40_000)[..]);
+    assert_eq!(&buf[40_000..70_000], &data(30_000)[..]);
     s.close(1000, "").unwrap();
     assert_eq!(peer.join().unwrap().close_frame().unwrap().code, 1000);
 }
@@ -171,4 +176,103 @@ fn a_read_timeout_is_timed_out_and_errors_carry_the_status() {
         "the peer's close is the end of the stream"
     );
     peer.join().unwrap();
+}
+
+#[test]
+fn messages_of_random_sizes_read_as_one_stream() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let sent = data(4 << 20);
+    let to_send = sent.clone();
+    // A message-mode peer cuts the bytes into messages of random sizes.
+    let peer = thread::spawn(move || {
+        let ws = server.accept().unwrap().accept_message().unwrap();
+        let (mut state, mut rest) = (0x2545_f491u64, &to_send[..]);
+        while !rest.is_empty() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = ((state % 70_000) as usize).min(rest.len());
+            ws.send_binary(&rest[..n]).unwrap(); // empty messages included
+            rest = &rest[n..];
+        }
+        ws.close(1000, "all sent").unwrap();
+    });
+    let mut s = StreamWebSocket::connect(&url).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    peer.join().unwrap();
+    assert!(got == sent, "read {} bytes of {}", got.len(), sent.len());
+}
+
+#[test]
+fn a_slow_reader_holds_the_writer_back_until_the_write_timeout() {
+    let server = Server::builder()
+        .receive_queue_limit(1 << 20)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    thread::spawn(move || accepted_tx.send(server.accept().unwrap().accept_stream().unwrap()));
+    let mut s = StreamWebSocket::connect(&url).unwrap();
+    let _reader_that_never_reads = accepted.recv_timeout(WAIT).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let chunk = vec![1u8; 1 << 20];
+    let mut written = 0usize;
+    let error = loop {
+        match s.write_all(&chunk) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 256, "256 MiB went into a peer that reads nothing");
+    };
+    assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+    assert!(
+        written < 64,
+        "{written} MiB accepted before the writer was held back"
+    );
+}
+
+#[test]
+fn closing_mid_transfer_ends_the_other_side_cleanly_or_with_a_status() {
+    // The reader closes while the writer is still sending.
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let writer = thread::spawn(move || {
+        let mut s = server.accept().unwrap().accept_stream().unwrap();
+        let chunk = vec![3u8; 1 << 20];
+        for _ in 0..1024 {
+            if let Err(e) = s.write_all(&chunk) {
+                let inner = e
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<wsock::Error>())
+                    .map(|e| e.status());
+                return inner;
+            }
+        }
+        None
+    });
+    let mut s = StreamWebSocket::connect(&url).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    s.read_exact(&mut buf).unwrap();
+    s.close(1000, "enough").unwrap();
+    // The writer learns of the close by an error with a status, not a hang.
+    assert_eq!(writer.join().unwrap(), Some(Status::Closed));
+
+    // The writer closes mid-transfer: the reader sees the end of the stream.
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let sender = thread::spawn(move || {
+        let mut s = server.accept().unwrap().accept_stream().unwrap();
+        s.write_all(&data(300_000)).unwrap();
+        s.close(1001, "going away").unwrap();
+    });
+    let mut s = StreamWebSocket::connect(&url).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    sender.join().unwrap();
+    assert_eq!(got, data(300_000));
 }
