@@ -214,7 +214,9 @@ fn a_slow_reader_holds_the_writer_back_until_the_write_timeout() {
         .unwrap();
     let url = format!("ws://{}/", server.local_addr().unwrap());
     let (accepted_tx, accepted) = std::sync::mpsc::channel();
-    thread::spawn(move || accepted_tx.send(server.accept().unwrap().accept_stream().unwrap()));
+    thread::spawn(move || {
+        let _ = accepted_tx.send(server.accept().unwrap().accept_stream().unwrap());
+    });
     let mut s = StreamWebSocket::connect(&url).unwrap();
     let _reader_that_never_reads = accepted.recv_timeout(WAIT).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
