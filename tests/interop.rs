@@ -403,3 +403,67 @@ fn wsock_client_to_python_server() {
 fn wsock_client_to_node_server() {
     wsock_client_with("node", node("server.js"));
 }
+
+// --- stream mode --------------------------------------------------------------
+
+/// zlib's CRC-32 (IEEE), to compare with what the Python peer prints.
+fn crc32(crc: u32, data: &[u8]) -> u32 {
+    let mut crc = !crc;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
+fn python_messages_of_random_sizes_read_as_one_stream() {
+    use std::io::Read as _;
+    let server = Server::bind(("127.0.0.1", 0)).expect("bind");
+    let url = format!("ws://{}/stream", server.local_addr().expect("local_addr"));
+    let mut peer = Peer::spawn("python stream", {
+        let mut command = python("stream_client.py");
+        command.arg(&url);
+        command
+    });
+    peer.run(|peer| {
+        let (done_tx, done) = mpsc::channel();
+        thread::spawn(move || {
+            let read = || -> std::io::Result<(u32, u64)> {
+                let mut stream = server.accept()?.accept_stream()?;
+                stream.set_read_timeout(Some(STEP))?;
+                let (mut crc, mut length) = (0u32, 0u64);
+                let mut buf = vec![0u8; 100_000];
+                loop {
+                    match stream.read(&mut buf)? {
+                        0 => return Ok((crc, length)),
+                        n => {
+                            crc = crc32(crc, &buf[..n]);
+                            length += n as u64;
+                        }
+                    }
+                }
+            };
+            let _ = done_tx.send(read());
+        });
+        let (crc, length) = match done.recv_timeout(CONVERSATION) {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => panic!("wsock stream: {e}"),
+            Err(e) => panic!("wsock stream: no end of stream within {CONVERSATION:?} ({e})"),
+        };
+        let summary = peer
+            .first_line
+            .recv_timeout(STEP)
+            .expect("the peer printed its checksum");
+        assert_eq!(summary, format!("crc32 {crc:08x} length {length}"));
+        assert_eq!(length, 64 << 20);
+        peer.assert_success();
+    });
+}
