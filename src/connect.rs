@@ -26,6 +26,7 @@ const HANDSHAKE_SLICE: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub(crate) struct Target {
     pub url: Url,
+    pub secure: bool,
     pub host: String,
     pub port: u16,
 }
@@ -36,19 +37,22 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
         reason: reason.to_owned(),
     };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
-    match url.scheme() {
-        "ws" => {}
+    let secure = match url.scheme() {
+        "ws" => false,
+        "wss" if cfg!(feature = "tls") => true,
         "wss" => {
-            return Err(invalid(
-                "wss:// needs TLS, which this build of wsock does not have yet; use ws://",
-            ))
+            return Err(Error::Unsupported {
+                url: raw.to_owned(),
+                reason: "wss:// needs TLS: build wsock with its `tls` feature (on by default)"
+                    .into(),
+            })
         }
         other => {
             return Err(invalid(&format!(
                 "the scheme is {other}:, but a WebSocket URL starts with ws:// or wss://"
             )))
         }
-    }
+    };
     if url.fragment().is_some() {
         return Err(invalid("a WebSocket URL has no #fragment"));
     }
@@ -61,7 +65,12 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
     let port = url
         .port_or_known_default()
         .ok_or_else(|| invalid("the URL has no port"))?;
-    Ok(Target { url, host, port })
+    Ok(Target {
+        url,
+        secure,
+        host,
+        port,
+    })
 }
 
 /// Opens a client connection and starts its engine.
@@ -97,8 +106,11 @@ pub(crate) fn connect(
     let tcp = connect_tcp(&addrs, deadline, &url, options.connect_timeout)?;
     tcp.set_nodelay(options.no_delay)
         .map_err(|e| Error::io(&url, "setting TCP_NODELAY", e))?;
-    let transport =
-        Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?;
+    let transport = if target.secure {
+        secure(tcp, &target.host, &options, deadline, &url)?
+    } else {
+        Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?
+    };
 
     let mut request = url
         .as_str()
@@ -148,6 +160,54 @@ pub(crate) fn connect(
         .expect("the handshake ran over the transport");
     let _ = transport.set_read_timeout(None);
     engine::start(transport, ws, Role::Client, options, url, protocol)
+}
+
+/// The TLS handshake of a `wss://` connection.
+#[cfg(feature = "tls")]
+fn secure(
+    tcp: TcpStream,
+    host: &str,
+    options: &Options,
+    deadline: Instant,
+    url: &str,
+) -> Result<Transport> {
+    let config = crate::tls::client_config(&options.client_tls)?;
+    let accept_invalid =
+        options.client_tls.accept_invalid_certs && options.client_tls.config.is_none();
+    let conn = crate::tls::client_connection(config, host, accept_invalid)?;
+    Transport::tls(tcp, conn, Some(host.to_owned()), deadline)
+        .map_err(|e| tls_error(url, e, options))
+}
+
+#[cfg(not(feature = "tls"))]
+fn secure(_: TcpStream, _: &str, _: &Options, _: Instant, _: &str) -> Result<Transport> {
+    unreachable!("parse_url refuses wss:// without the tls feature")
+}
+
+/// Classifies a failed TLS handshake: certificates by their fault, a peer
+/// that went away as a reset, a deadline as a timeout.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_error(peer: &str, e: io::Error, options: &Options) -> Error {
+    if let Some((status, reason)) = crate::tls::classify(&e) {
+        return Error::Tls {
+            peer: peer.to_owned(),
+            status,
+            reason,
+        };
+    }
+    if e.kind() == io::ErrorKind::TimedOut {
+        return Error::Timeout {
+            what: format!("the TLS handshake with {peer}"),
+            after: options.connect_timeout,
+        };
+    }
+    let mut error = Error::io(peer, "during the TLS handshake", e);
+    if let Error::Io { status, .. } = &mut error {
+        if *status == Status::Unknown {
+            *status = Status::ConnectionReset;
+        }
+    }
+    error
 }
 
 /// Tries each address in order until one connects, within one budget.

@@ -133,6 +133,7 @@ impl Read for Pipe {
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(t) = &self.direct {
+            let mut t = t;
             return t.write(buf);
         }
         self.outbox.extend_from_slice(buf);
@@ -156,8 +157,11 @@ pub(crate) fn protocol_config(options: &Options) -> WebSocketConfig {
 /// Bytes taken from the outbox and not yet on the wire (guarded by `wire`).
 #[derive(Debug, Default)]
 struct Wire {
+    /// Wire bytes (ciphertext for TLS), of which `written` have been written.
     pending: Vec<u8>,
     written: usize,
+    /// Plaintext just taken from the outbox, before sealing.
+    plain: Vec<u8>,
 }
 
 /// The connection's lifecycle (guarded by `link`).
@@ -284,6 +288,10 @@ impl Shared {
         self.transport.peer_addr()
     }
 
+    pub(crate) fn tls_info(&self) -> Option<crate::transport::TlsInfo> {
+        self.transport.tls_info()
+    }
+
     /// Sends one whole message; returns once it is on the wire.
     pub(crate) fn send(&self, message: WireMessage) -> Result<()> {
         self.send_within(message, self.options.send_timeout)
@@ -349,17 +357,24 @@ impl Shared {
                 if wire.pending.capacity() > WIRE_KEEP {
                     wire.pending = Vec::new();
                 }
-                let mut ws = lock(&self.proto);
-                let outbox = &mut ws.get_mut().outbox;
-                if outbox.is_empty() {
+                {
+                    let mut ws = lock(&self.proto);
+                    std::mem::swap(&mut ws.get_mut().outbox, &mut wire.plain);
+                }
+                if wire.plain.is_empty() && !self.transport.has_tls_output() {
                     return Ok(true);
                 }
-                std::mem::swap(outbox, &mut wire.pending);
+                // Sealing (TLS encryption) happens outside the proto lock.
+                let Wire { plain, pending, .. } = wire;
+                self.transport.seal(plain, pending);
+                if wire.pending.is_empty() {
+                    return Ok(true);
+                }
             }
             let rest = &wire.pending[wire.written..];
             let written = match deadline {
-                Some(_) => self.transport.write(rest),
-                None => self.transport.write_nonblocking(rest),
+                Some(_) => self.transport.write_raw(rest),
+                None => self.transport.write_raw_nonblocking(rest),
             };
             match written {
                 Ok(0) => {
@@ -876,6 +891,9 @@ impl Shared {
         let deadline = lock(&self.link)
             .close_deadline
             .unwrap_or_else(|| deadline_after(self.options.close_timeout));
+        if self.role == Role::Server || violated {
+            self.transport.queue_close_notify();
+        }
         {
             let mut wire = lock(&self.wire);
             let _ = self.drain(&mut wire, Some((deadline, self.options.close_timeout)));

@@ -45,6 +45,20 @@ pub enum Status {
     InvalidUtf8,
     /// The peer sent a message larger than `max_message_size`; closed with 1009.
     MessageTooBig,
+    /// The server's certificate is not signed by a trusted root.
+    CertificateUnknownIssuer,
+    /// The certificate has expired (or is not valid yet).
+    CertificateExpired,
+    /// The certificate is not valid for the host name connected to.
+    CertificateCommonNameIsIncorrect,
+    /// The certificate has been revoked.
+    CertificateRevoked,
+    /// The certificate is invalid for another reason (bad encoding, wrong
+    /// usage, none presented where one is required).
+    CertificateIsInvalid,
+    /// The URL asks for something this build lacks (`wss://` without the
+    /// `tls` feature).
+    FeatureDisabled,
     /// A resource ran out: a thread could not be started, or a server limit was hit.
     ResourceExhausted,
     /// Anything not covered above; the error's message says what happened.
@@ -91,6 +105,14 @@ pub enum Error {
         /// The URL as given.
         url: String,
         /// Why it was refused.
+        reason: String,
+    },
+    /// The URL asks for something this build of wsock lacks.
+    #[error("cannot use {url:?}: {reason}")]
+    Unsupported {
+        /// The URL as given.
+        url: String,
+        /// What is missing.
         reason: String,
     },
     /// An option or argument was invalid.
@@ -179,6 +201,16 @@ pub enum Error {
         #[source]
         source: Arc<io::Error>,
     },
+    /// The TLS handshake failed (certificate problems have their own statuses).
+    #[error("TLS handshake with {peer} failed: {reason}")]
+    Tls {
+        /// The URL or address of the peer.
+        peer: String,
+        /// A `Certificate*` status, or [`Status::CannotConnect`].
+        status: Status,
+        /// What rustls reported.
+        reason: String,
+    },
     /// An I/O error from outside a connection (converted with `?` from
     /// `std::io::Error`, e.g. from [`Server::local_addr`](crate::Server::local_addr)).
     #[error("I/O error: {0}")]
@@ -212,6 +244,7 @@ impl Error {
         match self {
             Error::InvalidUrl { .. } => Status::InvalidUrl,
             Error::InvalidArgument(_) => Status::InvalidArgument,
+            Error::Unsupported { .. } => Status::FeatureDisabled,
             Error::Resolve { .. } => Status::HostNameNotResolved,
             Error::Connect { status, .. } => *status,
             Error::Timeout { .. } => Status::Timeout,
@@ -220,6 +253,7 @@ impl Error {
             Error::Closed { .. } => Status::Closed,
             Error::Protocol { status, .. } => *status,
             Error::Io { status, .. } => *status,
+            Error::Tls { status, .. } => *status,
             Error::Other(e) => io_status(e),
             Error::Resource { .. } => Status::ResourceExhausted,
         }

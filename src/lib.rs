@@ -88,13 +88,19 @@ mod options;
 mod server;
 mod stream;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 pub use error::{CloseFrame, Error, Result, Status};
 pub use message::{Info, Message, MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, ServerBuilder};
+/// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use server::{Incoming, Request, Server};
 pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
+pub use transport::TlsInfo;
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
 

@@ -125,6 +125,9 @@ pub struct Info {
     pub messages_received: u64,
     /// True on the server side of the connection.
     pub is_server: bool,
+    /// The TLS session (version, cipher suite, server name, the peer's
+    /// certificates) on a `wss://` connection; `None` on plain `ws://`.
+    pub tls: Option<crate::TlsInfo>,
 }
 
 /// A handle that sends on a socket from any thread.
@@ -400,6 +403,7 @@ pub(crate) fn info(shared: &Shared) -> Info {
         messages_sent: shared.stats.messages_sent.load(Relaxed),
         messages_received: shared.stats.messages_received.load(Relaxed),
         is_server: shared.role() == Role::Server,
+        tls: shared.tls_info(),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct Options {
     pub max_pending_handshakes: usize,
     pub receive_queue_limit: usize,
     pub stream_write_buffer: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) client_tls: crate::tls::ClientTls,
+    #[cfg(feature = "tls")]
+    pub(crate) server_tls: crate::tls::ServerTls,
     /// The first invalid value a setter was given, reported by `connect`/`bind`.
     pub invalid: Option<String>,
 }
@@ -47,6 +51,10 @@ impl Default for Options {
             max_pending_handshakes: 256,
             receive_queue_limit: 8 << 20,
             stream_write_buffer: 64 << 10,
+            #[cfg(feature = "tls")]
+            client_tls: Default::default(),
+            #[cfg(feature = "tls")]
+            server_tls: Default::default(),
             invalid: None,
         }
     }
@@ -250,6 +258,49 @@ impl<S> Builder<S> {
     }
 }
 
+#[cfg(feature = "tls")]
+impl<S> Builder<S> {
+    /// Trusts the CA certificates in `pem` for `wss://`, beside the
+    /// webpki-roots defaults (for a private CA or a self-signed server).
+    pub fn root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        match crate::tls::parse_certificates(pem, "root_certificate_pem") {
+            Ok(certs) => self.options.client_tls.extra_roots.extend(certs),
+            Err(why) => self.options.invalid(why),
+        }
+        self
+    }
+
+    /// Presents this certificate chain and key (PEM) when the server asks
+    /// for a client certificate (mutual TLS).
+    pub fn client_certificate_pem(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Self {
+        let chain = crate::tls::parse_certificates(cert_chain_pem, "client_certificate_pem");
+        let key = crate::tls::parse_key(key_pem, "client_certificate_pem");
+        match (chain, key) {
+            (Ok(chain), Ok(key)) => {
+                self.options.client_tls.client_auth = Some(Arc::new((chain, key)))
+            }
+            (Err(why), _) | (_, Err(why)) => self.options.invalid(why),
+        }
+        self
+    }
+
+    /// Full control of TLS (custom verifiers, client certificates, ALPN):
+    /// this configuration is used as it is, and the other TLS options are
+    /// ignored.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.options.client_tls.config = Some(config);
+        self
+    }
+
+    /// **For development only:** accepts any server certificate (expired,
+    /// self-signed, for another name). Anyone on the path can read and
+    /// change the traffic. Logs a warning at every connect. Defaults to false.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.options.client_tls.accept_invalid_certs = accept;
+        self
+    }
+}
+
 /// Options set before binding a [`Server`](crate::Server).
 ///
 /// ```
@@ -283,6 +334,36 @@ impl ServerBuilder {
                 .invalid("max_pending_handshakes must be at least 1".into());
         }
         self.options.max_pending_handshakes = count;
+        self
+    }
+
+    /// Serves `wss://` with this certificate chain and private key (PEM).
+    #[cfg(feature = "tls")]
+    pub fn tls_pem(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Self {
+        let chain = crate::tls::parse_certificates(cert_chain_pem, "tls_pem");
+        let key = crate::tls::parse_key(key_pem, "tls_pem");
+        match (chain, key) {
+            (Ok(chain), Ok(key)) => self.options.server_tls.identity = Some(Arc::new((chain, key))),
+            (Err(why), _) | (_, Err(why)) => self.options.invalid(why),
+        }
+        self
+    }
+
+    /// Requires every client to present a certificate signed by one of the
+    /// CA certificates in `pem` (mutual TLS). Needs [`tls_pem`](Self::tls_pem).
+    #[cfg(feature = "tls")]
+    pub fn client_ca_pem(mut self, pem: &[u8]) -> Self {
+        match crate::tls::parse_certificates(pem, "client_ca_pem") {
+            Ok(certs) => self.options.server_tls.client_roots.extend(certs),
+            Err(why) => self.options.invalid(why),
+        }
+        self
+    }
+
+    /// Serves `wss://` with this rustls configuration, used as it is.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.options.server_tls.config = Some(config);
         self
     }
 

@@ -5,7 +5,7 @@
 //! accept or reject.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -24,7 +24,7 @@ use crate::error::{Error, Result, Status};
 use crate::message::MessageWebSocket;
 use crate::options::{Options, ServerBuilder};
 use crate::stream::StreamWebSocket;
-use crate::transport::Transport;
+use crate::transport::{is_timeout, Transport};
 
 /// The largest upgrade request accepted (request line and headers).
 const MAX_REQUEST: usize = 16 << 10;
@@ -65,6 +65,19 @@ impl Server {
         Server::builder().bind(addr)
     }
 
+    /// Binds a `wss://` server with this certificate chain and private key
+    /// (PEM) and the default options.
+    #[cfg(feature = "tls")]
+    pub fn bind_tls(
+        addr: impl ToSocketAddrs,
+        cert_chain_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Server> {
+        Server::builder()
+            .tls_pem(cert_chain_pem, key_pem)
+            .bind(addr)
+    }
+
     /// Options for the server and the connections it accepts.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
@@ -92,6 +105,10 @@ impl Server {
                 ))
             }
         };
+        #[cfg(feature = "tls")]
+        let tls = crate::tls::server_config(&options.server_tls)?;
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::io("listener", "binding", e))?;
@@ -104,7 +121,7 @@ impl Server {
         let acceptor = std::thread::Builder::new()
             .name("wsock-acceptor".into())
             .stack_size(128 << 10)
-            .spawn(move || accept_loop(accepting, options, tx, stop))
+            .spawn(move || accept_loop(accepting, options, tls, tx, stop))
             .map_err(|e| Error::Resource {
                 what: "cannot start the acceptor thread".into(),
                 reason: e.to_string(),
@@ -205,9 +222,16 @@ impl Slots {
     }
 }
 
+/// The TLS configuration of a `wss://` server.
+#[cfg(feature = "tls")]
+type TlsConfig = Option<Arc<rustls::ServerConfig>>;
+#[cfg(not(feature = "tls"))]
+type TlsConfig = Option<std::convert::Infallible>;
+
 fn accept_loop(
     listener: TcpListener,
     options: Arc<Options>,
+    tls: TlsConfig,
     requests: mpsc::Sender<Result<Request>>,
     stopping: Arc<AtomicBool>,
 ) {
@@ -235,11 +259,12 @@ fn accept_loop(
         };
         let (options, requests, done) =
             (Arc::clone(&options), requests.clone(), Arc::clone(&slots));
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name("wsock-handshake".into())
             .stack_size(128 << 10)
             .spawn(move || {
-                match read_request(tcp, peer, options) {
+                match read_request(tcp, peer, options, tls) {
                     Ok(request) => {
                         let _ = requests.send(Ok(request));
                     }
@@ -254,15 +279,31 @@ fn accept_loop(
     }
 }
 
-/// Reads and checks one upgrade request, within the handshake timeout.
-fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Result<Request> {
+/// Reads and checks one upgrade request (after the TLS handshake, for
+/// `wss://`), within the handshake timeout.
+fn read_request(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    options: Arc<Options>,
+    tls: TlsConfig,
+) -> Result<Request> {
     let deadline = Instant::now() + options.handshake_timeout;
     let io_err = |e: io::Error| Error::io(peer, "reading the upgrade request", e);
     tcp.set_nodelay(options.no_delay).map_err(io_err)?;
     tcp.set_read_timeout(Some(HANDSHAKE_SLICE))
         .map_err(io_err)?;
-    tcp.set_write_timeout(Some(HANDSHAKE_SLICE))
-        .map_err(io_err)?;
+    let transport = match tls {
+        #[cfg(feature = "tls")]
+        Some(config) => {
+            let conn = rustls::ServerConnection::new(config)
+                .map_err(|e| Error::InvalidArgument(format!("TLS configuration: {e}")))?;
+            Transport::tls(tcp, rustls::Connection::Server(conn), None, deadline)
+                .map_err(|e| crate::connect::tls_error(&peer.to_string(), e, &options))?
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
+        None => Transport::plain(tcp).map_err(io_err)?,
+    };
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let (used, http) = loop {
@@ -272,7 +313,7 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
                 after: options.handshake_timeout,
             });
         }
-        match (&tcp).read(&mut chunk) {
+        match transport.read(&mut chunk) {
             Ok(0) => {
                 let e = io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -281,23 +322,14 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
                 return Err(io_err(e));
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io_err(e)),
         }
         match http::Request::<()>::try_parse(&buf) {
             Ok(Some(parsed)) => break parsed,
             Ok(None) if buf.len() > MAX_REQUEST => {
                 refuse(
-                    &tcp,
+                    &transport,
                     StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     "the request is too large",
                     deadline,
@@ -306,7 +338,12 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
             }
             Ok(None) => {}
             Err(e) => {
-                refuse(&tcp, StatusCode::BAD_REQUEST, &e.to_string(), deadline);
+                refuse(
+                    &transport,
+                    StatusCode::BAD_REQUEST,
+                    &e.to_string(),
+                    deadline,
+                );
                 return Err(bad_request(peer, &e.to_string()));
             }
         }
@@ -322,7 +359,7 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
             status = StatusCode::UPGRADE_REQUIRED;
         }
         refuse(
-            &tcp,
+            &transport,
             status,
             &format!("not a WebSocket upgrade request: {e}"),
             deadline,
@@ -332,7 +369,7 @@ fn read_request(tcp: TcpStream, peer: SocketAddr, options: Arc<Options>) -> Resu
     let tail = buf.split_off(used);
     Ok(Request {
         http,
-        tcp: Some(tcp),
+        transport: Some(transport),
         tail,
         peer,
         options,
@@ -349,7 +386,7 @@ fn bad_request(peer: SocketAddr, reason: &str) -> Error {
 }
 
 /// Answers with an HTTP error and closes; failures are only logged.
-fn refuse(tcp: &TcpStream, status: StatusCode, body: &str, deadline: Instant) {
+fn refuse(transport: &Transport, status: StatusCode, body: &str, deadline: Instant) {
     let mut response = http::Response::new(());
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -365,35 +402,12 @@ fn refuse(tcp: &TcpStream, status: StatusCode, body: &str, deadline: Instant) {
     let mut bytes = Vec::new();
     if write_response(&mut bytes, &response).is_ok() {
         bytes.extend_from_slice(body.as_bytes());
-        if let Err(e) = write_all_by(tcp, &bytes, deadline) {
+        transport.queue_close_notify();
+        if let Err(e) = transport.write_all_by(&bytes, deadline) {
             debug!("cannot send HTTP {status}: {e}");
         }
     }
-    let _ = tcp.shutdown(Shutdown::Write);
-}
-
-fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
-    use std::io::Write;
-    while !bytes.is_empty() {
-        match (&*tcp).write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                if Instant::now() >= deadline {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    let _ = transport.shutdown_write();
 }
 
 /// A client's upgrade request, complete and valid: inspect it, then
@@ -402,7 +416,7 @@ fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Res
 /// Dropping it undecided answers `503 Service Unavailable`.
 pub struct Request {
     http: http::Request<()>,
-    tcp: Option<TcpStream>,
+    transport: Option<Transport>,
     /// Bytes the client sent after its request (its first frames).
     tail: Vec<u8>,
     peer: SocketAddr,
@@ -493,7 +507,7 @@ impl Request {
     }
 
     fn upgrade(&mut self) -> Result<(Arc<engine::Shared>, mpsc::Receiver<engine::Event>)> {
-        let tcp = self.tcp.take().expect("a request is decided once");
+        let transport = self.transport.take().expect("a request is decided once");
         let peer = self.peer;
         let mut response =
             create_response(&self.http).map_err(|e| bad_request(peer, &e.to_string()))?;
@@ -507,12 +521,12 @@ impl Request {
         let mut bytes = Vec::with_capacity(256);
         write_response(&mut bytes, &response).map_err(|e| bad_request(peer, &e.to_string()))?;
         let deadline = Instant::now() + self.options.handshake_timeout;
-        write_all_by(&tcp, &bytes, deadline)
+        transport
+            .write_all_by(&bytes, deadline)
             .map_err(|e| Error::io(peer, "sending the 101 response", e))?;
-        tcp.set_read_timeout(None)
+        transport
+            .set_read_timeout(None)
             .map_err(|e| Error::io(peer, "preparing the socket", e))?;
-        let transport =
-            Transport::plain(tcp).map_err(|e| Error::io(peer, "preparing the socket", e))?;
         let config = engine::protocol_config(&self.options);
         let ws = WebSocket::from_partially_read(
             Pipe::memory(),
@@ -538,9 +552,9 @@ impl Request {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("{status} is not an HTTP status to reject with"))
             })?;
-        let tcp = self.tcp.take().expect("a request is decided once");
+        let transport = self.transport.take().expect("a request is decided once");
         refuse(
-            &tcp,
+            &transport,
             code,
             body,
             Instant::now() + self.options.handshake_timeout,
@@ -551,10 +565,10 @@ impl Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
-        if let Some(tcp) = self.tcp.take() {
+        if let Some(transport) = self.transport.take() {
             let deadline = Instant::now() + HANDSHAKE_SLICE;
             refuse(
-                &tcp,
+                &transport,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server dropped the request",
                 deadline,

@@ -1,12 +1,21 @@
-//! The byte pipe under a WebSocket: a TCP connection that one reader thread
-//! reads and one writer at a time writes, both through `&self`.
+//! The byte pipe under a WebSocket: a TCP connection, optionally inside TLS,
+//! that one reader thread reads and one writer at a time writes, all
+//! through `&self`.
 //!
-//! Only this module touches sockets. TLS, when it arrives, becomes a second
-//! variant here; the engine above sees the same `read`/`write` calls.
+//! Only this module touches sockets. For TLS, one rustls connection serves
+//! both directions behind a mutex that is never held while blocked on the
+//! socket: the reader reads ciphertext without the lock, then locks to feed
+//! it and take plaintext out; a writer locks to [`seal`](Transport::seal)
+//! plaintext into ciphertext, unlocks, then writes the ciphertext. Sealing
+//! happens only under the engine's `wire` lock, the same lock that orders
+//! socket writes, so records reach the socket in the order rustls made them.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+#[cfg(feature = "tls")]
+use std::sync::Mutex;
 
 /// Longest single blocking write; deadlines are checked between slices.
 pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(250);
@@ -16,6 +25,38 @@ pub(crate) struct Transport {
     tcp: TcpStream,
     local: SocketAddr,
     peer: SocketAddr,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
+}
+
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+struct Tls {
+    conn: Mutex<rustls::Connection>,
+    /// Ciphertext read from the socket (used by the reader thread only).
+    incoming: Mutex<Vec<u8>>,
+    server_name: Option<String>,
+}
+
+/// Facts about a TLS session, for [`Info::tls`](crate::Info::tls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The protocol version, e.g. `TLSv1_3`.
+    pub version: String,
+    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// The server name: the host a client connected to, or the SNI name a
+    /// server was asked for.
+    pub server_name: Option<String>,
+    /// The peer's certificate chain, end entity first (DER); empty if the
+    /// peer sent none (a client without a certificate).
+    pub peer_certificates: Vec<Vec<u8>>,
+}
+
+#[cfg(feature = "tls")]
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Transport {
@@ -23,7 +64,55 @@ impl Transport {
         let local = tcp.local_addr()?;
         let peer = tcp.peer_addr()?;
         tcp.set_write_timeout(Some(WRITE_SLICE))?;
-        Ok(Transport { tcp, local, peer })
+        Ok(Transport {
+            tcp,
+            local,
+            peer,
+            #[cfg(feature = "tls")]
+            tls: None,
+        })
+    }
+
+    /// Runs the TLS handshake on `tcp` (whose read and write timeouts are
+    /// short slices) until it completes or `deadline` passes.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(
+        tcp: TcpStream,
+        mut conn: rustls::Connection,
+        server_name: Option<String>,
+        deadline: Instant,
+    ) -> io::Result<Transport> {
+        conn.set_buffer_limit(None);
+        let mut io = &tcp;
+        while conn.is_handshaking() {
+            match conn.complete_io(&mut io) {
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the TLS handshake did not finish in time",
+                        ));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let server_name = server_name.or_else(|| match &conn {
+            rustls::Connection::Server(s) => s.server_name().map(str::to_owned),
+            rustls::Connection::Client(_) => None,
+        });
+        let mut transport = Transport::plain(tcp)?;
+        transport.tls = Some(Tls {
+            conn: Mutex::new(conn),
+            incoming: Mutex::new(Vec::new()),
+            server_name,
+        });
+        // Whatever the handshake left to send (a TLS 1.3 server's tickets).
+        let mut wire = Vec::new();
+        transport.seal(&mut Vec::new(), &mut wire);
+        write_all_by(&transport.tcp, &wire, deadline)?;
+        Ok(transport)
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -34,10 +123,113 @@ impl Transport {
         self.peer
     }
 
-    /// Blocks until bytes arrive, the read timeout passes (`WouldBlock` or
-    /// `TimedOut`), or the peer closes (`Ok(0)`).
+    /// The TLS session's facts, if this is TLS.
+    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let conn = lock(&tls.conn);
+            return Some(TlsInfo {
+                version: conn
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default(),
+                cipher_suite: conn
+                    .negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite()))
+                    .unwrap_or_default(),
+                server_name: tls.server_name.clone(),
+                peer_certificates: conn
+                    .peer_certificates()
+                    .map(|c| c.iter().map(|c| c.to_vec()).collect())
+                    .unwrap_or_default(),
+            });
+        }
+        None
+    }
+
+    /// Reads plaintext. Blocks until bytes arrive, the read timeout passes
+    /// (`WouldBlock` or `TimedOut`), or the peer closes (`Ok(0)`).
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.read_tls(tls, buf);
+        }
         (&self.tcp).read(buf)
+    }
+
+    #[cfg(feature = "tls")]
+    fn read_tls(&self, tls: &Tls, buf: &mut [u8]) -> io::Result<usize> {
+        let mut incoming = lock(&tls.incoming);
+        loop {
+            {
+                let mut conn = lock(&tls.conn);
+                match conn.reader().read(buf) {
+                    Ok(n) => return Ok(n), // 0: the peer's close_notify
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e), // UnexpectedEof: TCP closed without close_notify
+                }
+            }
+            // Ciphertext off the socket, without the TLS lock.
+            if incoming.len() < buf.len().clamp(4096, 64 << 10) {
+                incoming.resize(buf.len().clamp(4096, 64 << 10), 0);
+            }
+            let n = (&self.tcp).read(&mut incoming)?;
+            let mut conn = lock(&tls.conn);
+            let mut fed = &incoming[..n];
+            loop {
+                // With n == 0 this tells rustls the stream ended.
+                conn.read_tls(&mut fed)?;
+                conn.process_new_packets()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if fed.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Moves `plain` (cleared) onto the end of `wire` as the bytes to put on
+    /// the socket: as they are, or sealed into TLS records (with any records
+    /// rustls has queued itself, such as alerts). Called only by the holder
+    /// of the engine's `wire` lock, which keeps records in order.
+    pub(crate) fn seal(&self, plain: &mut Vec<u8>, wire: &mut Vec<u8>) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let mut conn = lock(&tls.conn);
+            if !plain.is_empty() {
+                // Unlimited buffer: the whole write is taken.
+                let _ = conn.writer().write_all(plain);
+            }
+            while conn.wants_write() {
+                if conn.write_tls(wire).is_err() {
+                    break;
+                }
+            }
+            plain.clear();
+            return;
+        }
+        if wire.is_empty() {
+            std::mem::swap(plain, wire);
+        } else {
+            wire.append(plain);
+        }
+    }
+
+    /// True if TLS has records of its own waiting to be sealed out.
+    pub(crate) fn has_tls_output(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return lock(&tls.conn).wants_write();
+        }
+        false
+    }
+
+    /// Queues a TLS close_notify (taken out by the next `seal`).
+    pub(crate) fn queue_close_notify(&self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            lock(&tls.conn).send_close_notify();
+        }
     }
 
     /// Sets the timeout of the next blocking `read`; `None` blocks until data.
@@ -45,14 +237,14 @@ impl Transport {
         self.tcp.set_read_timeout(timeout)
     }
 
-    /// Writes some bytes, blocking at most [`WRITE_SLICE`].
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    /// Writes some wire bytes, blocking at most [`WRITE_SLICE`].
+    pub(crate) fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {
         (&self.tcp).write(buf)
     }
 
     /// Writes what fits in the socket buffer now, never blocking
     /// (`WouldBlock` when nothing fits).
-    pub(crate) fn write_nonblocking(&self, buf: &[u8]) -> io::Result<usize> {
+    pub(crate) fn write_raw_nonblocking(&self, buf: &[u8]) -> io::Result<usize> {
         #[cfg(unix)]
         {
             #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -69,6 +261,14 @@ impl Transport {
         }
     }
 
+    /// Writes all of `plain` (sealed, for TLS) by `deadline`; for the
+    /// opening handshake, before the engine runs.
+    pub(crate) fn write_all_by(&self, plain: &[u8], deadline: Instant) -> io::Result<()> {
+        let mut wire = Vec::new();
+        self.seal(&mut plain.to_vec(), &mut wire);
+        write_all_by(&self.tcp, &wire, deadline)
+    }
+
     /// Sends FIN after the bytes already written; reading goes on.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         self.tcp.shutdown(Shutdown::Write)
@@ -77,5 +277,51 @@ impl Transport {
     /// Ends the connection both ways; a blocked `read` returns at once.
     pub(crate) fn shutdown(&self) {
         let _ = self.tcp.shutdown(Shutdown::Both);
+    }
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match (&*tcp).write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer took nothing in time",
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The pipe during the opening handshake: blocking plaintext reads and
+/// writes (sealed for TLS), with the socket's slice timeouts.
+impl Read for &Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Transport::read(self, buf)
+    }
+}
+
+impl Write for &Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Sealed bytes cannot be taken back: write them all (bounded).
+        self.write_all_by(buf, Instant::now() + Duration::from_secs(10))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -1,0 +1,229 @@
+//! TLS settings: rustls configurations for clients and servers built from
+//! the options (webpki roots plus added PEM roots, client certificates, the
+//! development-only opt-out), and certificate errors mapped to statuses.
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+use log::warn;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+use crate::error::{Error, Status};
+
+/// The client's TLS choices, collected by the builder.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientTls {
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    pub client_auth: Option<Arc<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>>,
+    pub config: Option<Arc<ClientConfig>>,
+    pub accept_invalid_certs: bool,
+}
+
+/// The server's TLS choices, collected by the builder.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerTls {
+    pub identity: Option<Arc<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>>,
+    pub client_roots: Vec<CertificateDer<'static>>,
+    pub config: Option<Arc<ServerConfig>>,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(ring::default_provider()))
+        .clone()
+}
+
+pub(crate) fn parse_certificates(
+    pem: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what}: not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{what}: no CERTIFICATE in the PEM"));
+    }
+    Ok(certs)
+}
+
+pub(crate) fn parse_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| format!("{what}: no private key in the PEM: {e}"))
+}
+
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(format!("TLS configuration: {e}"))
+}
+
+/// The client configuration for these options (the default one is shared).
+pub(crate) fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, Error> {
+    if let Some(config) = &tls.config {
+        return Ok(config.clone());
+    }
+    let plain =
+        tls.extra_roots.is_empty() && tls.client_auth.is_none() && !tls.accept_invalid_certs;
+    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    if plain {
+        if let Some(config) = DEFAULT.get() {
+            return Ok(config.clone());
+        }
+    }
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for cert in &tls.extra_roots {
+        roots.add(cert.clone()).map_err(invalid)?;
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(invalid)?;
+    let builder = if tls.accept_invalid_certs {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+    } else {
+        builder.with_root_certificates(roots)
+    };
+    let config = match &tls.client_auth {
+        Some(auth) => builder
+            .with_client_auth_cert(auth.0.clone(), auth.1.clone_key())
+            .map_err(invalid)?,
+        None => builder.with_no_client_auth(),
+    };
+    let config = Arc::new(config);
+    if plain {
+        return Ok(DEFAULT.get_or_init(|| config).clone());
+    }
+    Ok(config)
+}
+
+/// The server configuration for these options, if TLS was asked for.
+pub(crate) fn server_config(tls: &ServerTls) -> Result<Option<Arc<ServerConfig>>, Error> {
+    if let Some(config) = &tls.config {
+        return Ok(Some(config.clone()));
+    }
+    let Some(identity) = &tls.identity else {
+        if !tls.client_roots.is_empty() {
+            return Err(invalid(
+                "client_ca_pem needs a server certificate (tls_pem)",
+            ));
+        }
+        return Ok(None);
+    };
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(invalid)?;
+    let builder = if tls.client_roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        for cert in &tls.client_roots {
+            roots.add(cert.clone()).map_err(invalid)?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .map_err(invalid)?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let config = builder
+        .with_single_cert(identity.0.clone(), identity.1.clone_key())
+        .map_err(invalid)?;
+    Ok(Some(Arc::new(config)))
+}
+
+/// A client connection to `host`.
+pub(crate) fn client_connection(
+    config: Arc<ClientConfig>,
+    host: &str,
+    accept_invalid: bool,
+) -> Result<rustls::Connection, Error> {
+    if accept_invalid {
+        warn!("connecting to {host} WITHOUT checking its certificate (danger_accept_invalid_certs): for development only");
+    }
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| Error::InvalidUrl {
+        url: host.to_owned(),
+        reason: format!("not a TLS server name: {e}"),
+    })?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(invalid)?;
+    Ok(rustls::Connection::Client(conn))
+}
+
+/// The status a failed TLS handshake stands for, and a sentence for it.
+pub(crate) fn classify(e: &io::Error) -> Option<(Status, String)> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    use rustls::CertificateError as C;
+    let status = match tls {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => Status::CertificateUnknownIssuer,
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => Status::CertificateExpired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                Status::CertificateCommonNameIsIncorrect
+            }
+            C::Revoked => Status::CertificateRevoked,
+            _ => Status::CertificateIsInvalid,
+        },
+        rustls::Error::NoCertificatesPresented => Status::CertificateIsInvalid,
+        _ => Status::CannotConnect,
+    };
+    Some((status, tls.to_string()))
+}
+
+/// `danger_accept_invalid_certs`: checks signatures, not the certificate.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
