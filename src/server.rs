@@ -226,7 +226,7 @@ impl Slots {
 #[cfg(feature = "tls")]
 type TlsConfig = Option<Arc<rustls::ServerConfig>>;
 #[cfg(not(feature = "tls"))]
-type TlsConfig = Option<std::convert::Infallible>;
+type TlsConfig = Option<Arc<std::convert::Infallible>>;
 
 fn accept_loop(
     listener: TcpListener,
@@ -301,7 +301,7 @@ fn read_request(
                 .map_err(|e| crate::connect::tls_error(&peer.to_string(), e, &options))?
         }
         #[cfg(not(feature = "tls"))]
-        Some(never) => match never {},
+        Some(never) => match *never {},
         None => Transport::plain(tcp).map_err(io_err)?,
     };
     let mut buf = Vec::with_capacity(1024);
