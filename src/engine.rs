@@ -47,6 +47,7 @@ use tungstenite::error::{CapacityError, ProtocolError};
 use tungstenite::protocol::frame::coding::{CloseCode, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+use tungstenite::Bytes;
 use tungstenite::Message as WireMessage;
 
 use crate::error::{CloseFrame, Error, Result, Status};
@@ -190,6 +191,8 @@ pub(crate) struct Stats {
     pub bytes_received: AtomicU64,
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
+    /// The last keepalive round trip, in microseconds (0: none yet).
+    pub rtt_micros: AtomicU64,
 }
 
 /// One connection's state, shared by its handles and its reader thread.
@@ -574,6 +577,8 @@ impl Shared {
         let mut tracker = FrameTracker::default();
         let mut message_started: Option<Instant> = None;
         let mut read_timeout: Option<Duration> = None;
+        let mut last_inbound = Instant::now();
+        let mut ping_sent: Option<Instant> = None;
         // The first pass reads nothing: it decodes the frames that came with
         // the opening handshake, which tungstenite already holds.
         let mut handshake_leftovers = true;
@@ -593,14 +598,20 @@ impl Shared {
             // A deadline runs while a message is incomplete or a close is under way.
             let receive_deadline = message_started.map(|t| t + self.options.receive_timeout);
             let close_deadline = lock(&self.link).close_deadline;
-            let deadline = match (receive_deadline, close_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let strict = earliest(receive_deadline, close_deadline);
+            // Keepalive: a ping when idle, then a pong (or any byte) in time.
+            let keepalive_deadline = match ping_sent {
+                None => self.options.ping_interval.map(|every| last_inbound + every),
+                Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
             };
-            let wanted = deadline.map(|d| {
-                d.saturating_duration_since(Instant::now())
-                    .clamp(Duration::from_millis(1), DEADLINE_SLICE)
-            });
+            let now = Instant::now();
+            // Strict deadlines are checked every second (the kernel rounds long
+            // socket timeouts up by seconds); keepalive may fire that late.
+            let wanted = earliest(
+                strict.map(|d| d.saturating_duration_since(now).min(DEADLINE_SLICE)),
+                keepalive_deadline.map(|d| d.saturating_duration_since(now)),
+            )
+            .map(|t| t.max(Duration::from_millis(1)));
             if wanted != read_timeout {
                 let _ = self.transport.set_read_timeout(wanted);
                 read_timeout = wanted;
@@ -628,6 +639,16 @@ impl Shared {
                             after: self.options.close_timeout,
                         }));
                     }
+                    if keepalive_deadline.is_some_and(|d| now >= d) {
+                        if ping_sent.is_some() {
+                            return Some(self.fail(Error::Timeout {
+                                what: format!("waiting for a pong from {}", self.peer),
+                                after: self.options.pong_timeout.unwrap_or_default(),
+                            }));
+                        }
+                        ping_sent = Some(now);
+                        self.send_keepalive_ping();
+                    }
                     continue;
                 }
                 Err(e) => {
@@ -636,6 +657,13 @@ impl Shared {
                 }
             };
             self.stats.bytes_received.fetch_add(n as u64, Relaxed);
+            // Any byte from the peer shows it is alive.
+            last_inbound = Instant::now();
+            if let Some(sent) = ping_sent.take() {
+                let rtt = u64::try_from(last_inbound.duration_since(sent).as_micros())
+                    .unwrap_or(u64::MAX);
+                self.stats.rtt_micros.store(rtt, Relaxed);
+            }
             if n > 0 && tracker.feed(&buf[..n]) {
                 message_started.get_or_insert_with(Instant::now);
             } else {
@@ -650,6 +678,19 @@ impl Shared {
             }
             return self.conclude(fed, peer_close, &mut buf, events);
         }
+    }
+
+    /// Queues a keepalive ping and sends it if the wire is free. A sender
+    /// stuck writing delays it, but the pong deadline runs regardless.
+    fn send_keepalive_ping(&self) {
+        {
+            let mut ws = lock(&self.proto);
+            if !ws.can_write() {
+                return;
+            }
+            let _ = ws.write(WireMessage::Ping(Bytes::from_static(b"wsock")));
+        }
+        self.flush_leftovers();
     }
 
     /// Hands decoded messages to the receiving side, then sends what the
@@ -962,6 +1003,14 @@ fn reason_for_frame(reason: &str) -> String {
         end -= 1;
     }
     reason[..end].to_owned()
+}
+
+/// The earlier of two optional instants (or durations).
+fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Grows the read buffer while reads fill it, shrinks it while they don't.

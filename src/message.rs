@@ -125,6 +125,9 @@ pub struct Info {
     pub messages_received: u64,
     /// True on the server side of the connection.
     pub is_server: bool,
+    /// The round-trip time of the last keepalive ping: from the ping to the
+    /// next bytes from the peer (its pong, on an idle connection).
+    pub rtt: Option<Duration>,
     /// The TLS session (version, cipher suite, server name, the peer's
     /// certificates) on a `wss://` connection; `None` on plain `ws://`.
     pub tls: Option<crate::TlsInfo>,
@@ -403,6 +406,10 @@ pub(crate) fn info(shared: &Shared) -> Info {
         messages_sent: shared.stats.messages_sent.load(Relaxed),
         messages_received: shared.stats.messages_received.load(Relaxed),
         is_server: shared.role() == Role::Server,
+        rtt: match shared.stats.rtt_micros.load(Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        },
         tls: shared.tls_info(),
     }
 }

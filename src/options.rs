@@ -25,6 +25,8 @@ pub struct Options {
     pub reader_stack_size: usize,
     pub max_pending_handshakes: usize,
     pub receive_queue_limit: usize,
+    pub ping_interval: Option<Duration>,
+    pub pong_timeout: Option<Duration>,
     pub stream_write_buffer: usize,
     #[cfg(feature = "tls")]
     pub(crate) client_tls: crate::tls::ClientTls,
@@ -50,6 +52,8 @@ impl Default for Options {
             reader_stack_size: 256 << 10,
             max_pending_handshakes: 256,
             receive_queue_limit: 8 << 20,
+            ping_interval: Some(Duration::from_secs(20)),
+            pong_timeout: Some(Duration::from_secs(20)),
             stream_write_buffer: 64 << 10,
             #[cfg(feature = "tls")]
             client_tls: Default::default(),
@@ -174,6 +178,31 @@ macro_rules! connection_setters {
         /// to 8 MiB.
         pub fn receive_queue_limit(mut self, bytes: usize) -> Self {
             self.options.receive_queue_limit = bytes;
+            self
+        }
+
+        /// Keepalive: after this long without a byte from the peer, send a
+        /// ping; `None` sends none. Defaults to 20 s.
+        pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+            if interval == Some(Duration::ZERO) {
+                self.options
+                    .invalid("ping_interval must be greater than zero".into());
+            }
+            self.options.ping_interval = interval;
+            self
+        }
+
+        /// Keepalive: after a ping, the peer must send something (its pong)
+        /// within this time, or the connection fails with
+        /// [`Status::Timeout`](crate::Status::Timeout) and `recv` reports it;
+        /// `None` never fails. A dead peer therefore never leaves `recv`
+        /// blocked forever. Defaults to 20 s.
+        pub fn pong_timeout(mut self, timeout: Option<Duration>) -> Self {
+            if timeout == Some(Duration::ZERO) {
+                self.options
+                    .invalid("pong_timeout must be greater than zero".into());
+            }
+            self.options.pong_timeout = timeout;
             self
         }
 
