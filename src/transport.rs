@@ -34,8 +34,17 @@ pub(crate) struct Transport {
 struct Tls {
     conn: Mutex<rustls::Connection>,
     /// Ciphertext read from the socket (used by the reader thread only).
-    incoming: Mutex<Vec<u8>>,
+    incoming: Mutex<Incoming>,
     server_name: Option<String>,
+}
+
+/// Ciphertext read and not yet fed to rustls: `bytes[start..end]`.
+#[cfg(feature = "tls")]
+#[derive(Debug, Default)]
+struct Incoming {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 /// Facts about a TLS session, for [`Info::tls`](crate::Info::tls).
@@ -105,7 +114,7 @@ impl Transport {
         let mut transport = Transport::plain(tcp)?;
         transport.tls = Some(Tls {
             conn: Mutex::new(conn),
-            incoming: Mutex::new(Vec::new()),
+            incoming: Mutex::new(Incoming::default()),
             server_name,
         });
         // Whatever the handshake left to send (a TLS 1.3 server's tickets).
@@ -168,22 +177,29 @@ impl Transport {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e), // UnexpectedEof: TCP closed without close_notify
                 }
+                // Ciphertext already read: one read_tls at a time, so the
+                // plaintext rustls holds stays within its limit.
+                if incoming.start < incoming.end {
+                    let Incoming { bytes, start, end } = &mut *incoming;
+                    *start += conn.read_tls(&mut &bytes[*start..*end])?;
+                    conn.process_new_packets()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    continue;
+                }
             }
-            // Ciphertext off the socket, without the TLS lock.
-            if incoming.len() < buf.len().clamp(4096, 64 << 10) {
-                incoming.resize(buf.len().clamp(4096, 64 << 10), 0);
+            // More ciphertext off the socket, without the TLS lock.
+            let want = buf.len().clamp(4096, 64 << 10);
+            if incoming.bytes.len() < want {
+                incoming.bytes.resize(want, 0);
             }
-            let n = (&self.tcp).read(&mut incoming)?;
-            let mut conn = lock(&tls.conn);
-            let mut fed = &incoming[..n];
-            loop {
-                // With n == 0 this tells rustls the stream ended.
-                conn.read_tls(&mut fed)?;
+            let n = (&self.tcp).read(&mut incoming.bytes)?;
+            (incoming.start, incoming.end) = (0, n);
+            if n == 0 {
+                // Tell rustls the stream ended; its reader then says how.
+                let mut conn = lock(&tls.conn);
+                conn.read_tls(&mut &[][..])?;
                 conn.process_new_packets()
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                if fed.is_empty() {
-                    break;
-                }
             }
         }
     }
