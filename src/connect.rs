@@ -14,7 +14,7 @@ use tungstenite::http::HeaderValue;
 use tungstenite::protocol::Role;
 use url::Url;
 
-use crate::engine::{self, Event, Pipe, Shared};
+use crate::engine::{self, Event, Pipe, Shared, Sink};
 use crate::error::{Error, Result, Status};
 use crate::options::Options;
 use crate::transport::Transport;
@@ -159,7 +159,18 @@ pub(crate) fn connect(
         .take_transport()
         .expect("the handshake ran over the transport");
     let _ = transport.set_read_timeout(None);
-    engine::start(transport, ws, Role::Client, options, url, protocol)
+    let (tx, rx) = mpsc::channel();
+    let shared = engine::start(
+        transport,
+        ws,
+        Role::Client,
+        options,
+        url,
+        protocol,
+        |_| Sink::Socket(tx),
+        None,
+    )?;
+    Ok((shared, rx))
 }
 
 /// The TLS handshake of a `wss://` connection.

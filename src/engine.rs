@@ -77,6 +77,24 @@ pub(crate) enum Event {
     End(Error),
 }
 
+/// Where a reader thread delivers: its socket's own channel, or a hub's
+/// channel shared by many connections (tagged with the connection's id).
+pub(crate) enum Sink {
+    Socket(mpsc::Sender<Event>),
+    /// Delivers one event; false if no one receives any more.
+    Hub(Box<dyn Fn(Event) -> bool + Send>),
+}
+
+impl Sink {
+    /// Delivers; false if no one receives any more.
+    fn send(&self, event: Event) -> bool {
+        match self {
+            Sink::Socket(tx) => tx.send(event).is_ok(),
+            Sink::Hub(deliver) => deliver(event),
+        }
+    }
+}
+
 /// The in-memory stream tungstenite reads from and writes to.
 ///
 /// During the opening handshake it passes calls through to the transport
@@ -227,7 +245,10 @@ fn deadline_after(d: Duration) -> Instant {
         .unwrap_or(now + Duration::from_secs(86400 * 365))
 }
 
-/// Starts the engine of a connection whose opening handshake is done.
+/// Starts the engine of a connection whose opening handshake is done: its
+/// reader thread delivers into `sink`, and holds `guard` (a server's
+/// connection slot) until it ends.
+#[allow(clippy::too_many_arguments)] // one call site per kind of socket; a struct would only rename them
 pub(crate) fn start(
     transport: Transport,
     ws: WebSocket<Pipe>,
@@ -235,7 +256,9 @@ pub(crate) fn start(
     options: Arc<Options>,
     peer: String,
     protocol: Option<String>,
-) -> Result<(Arc<Shared>, mpsc::Receiver<Event>)> {
+    sink: impl FnOnce(&Arc<Shared>) -> Sink,
+    guard: Option<Box<dyn Send>>,
+) -> Result<Arc<Shared>> {
     let stack = options.reader_stack_size;
     let shared = Arc::new(Shared {
         transport,
@@ -252,12 +275,15 @@ pub(crate) fn start(
         queue_room: Condvar::new(),
         queue_lock: Mutex::new(()),
     });
-    let (tx, rx) = mpsc::channel();
     let reader = Arc::clone(&shared);
+    let sink = sink(&shared);
     std::thread::Builder::new()
         .name("wsock-reader".into())
         .stack_size(stack)
-        .spawn(move || reader.run_reader(tx))
+        .spawn(move || {
+            reader.run_reader(sink);
+            drop(guard);
+        })
         .map_err(|e| {
             shared.transport.shutdown();
             Error::Resource {
@@ -265,7 +291,7 @@ pub(crate) fn start(
                 reason: e.to_string(),
             }
         })?;
-    Ok((shared, rx))
+    Ok(shared)
 }
 
 /// How the bytes of one read ended for the protocol state.
@@ -551,7 +577,7 @@ impl Shared {
     }
 
     /// The reader thread's body.
-    fn run_reader(self: Arc<Self>, events: mpsc::Sender<Event>) {
+    fn run_reader(self: Arc<Self>, events: Sink) {
         let end = self.read_until_closed(&events);
         let mut link = lock(&self.link);
         link.reader_done = true;
@@ -563,7 +589,7 @@ impl Shared {
             timer::cancel(id);
         }
         if let Some(end) = end {
-            let _ = events.send(Event::End(failure.unwrap_or(end)));
+            events.send(Event::End(failure.unwrap_or(end)));
         }
         self.transport.shutdown();
         trace!("reader thread for {} ends", self.peer);
@@ -571,7 +597,7 @@ impl Shared {
 
     /// Reads and decodes until the connection is over. Returns the End event
     /// still to be delivered (`None` if it already was).
-    fn read_until_closed(&self, events: &mpsc::Sender<Event>) -> Option<Error> {
+    fn read_until_closed(&self, events: &Sink) -> Option<Error> {
         let mut buf = vec![0u8; READ_BUFFER_MIN];
         let mut batch: Vec<Message> = Vec::new();
         let mut tracker = FrameTracker::default();
@@ -695,13 +721,13 @@ impl Shared {
 
     /// Hands decoded messages to the receiving side, then sends what the
     /// decoding queued (pongs, a close reply) if the wire is free.
-    fn deliver(&self, batch: &mut Vec<Message>, events: &mpsc::Sender<Event>) {
+    fn deliver(&self, batch: &mut Vec<Message>, events: &Sink) {
         self.stats
             .messages_received
             .fetch_add(batch.len() as u64, Relaxed);
         for m in batch.drain(..) {
             self.queued.fetch_add(m.len(), Relaxed);
-            let _ = events.send(Event::Message(m));
+            events.send(Event::Message(m));
         }
         self.flush_leftovers();
     }
@@ -806,7 +832,7 @@ impl Shared {
         fed: Fed,
         peer_close: Option<CloseFrame>,
         buf: &mut [u8],
-        events: &mpsc::Sender<Event>,
+        events: &Sink,
     ) -> Option<Error> {
         match fed {
             Fed::NeedMore => None,
@@ -830,7 +856,7 @@ impl Shared {
                     link.close_deadline = Some(link.close_deadline.map_or(limit, |d| d.min(limit)));
                 }
                 self.link_changed.notify_all();
-                let _ = events.send(Event::End(Error::Closed {
+                events.send(Event::End(Error::Closed {
                     peer: self.peer.clone(),
                     frame,
                 }));
@@ -865,7 +891,7 @@ impl Shared {
                     code,
                     reason: reason_for_frame(&reason),
                 });
-                if events.send(Event::End(error.clone())).is_ok() {
+                if events.send(Event::End(error.clone())) {
                     self.wait_for_end_taken();
                 }
                 self.send_violation_close();

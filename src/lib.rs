@@ -83,6 +83,7 @@
 mod connect;
 mod engine;
 mod error;
+mod hub;
 mod message;
 mod options;
 mod server;
@@ -93,6 +94,7 @@ mod tls;
 mod transport;
 
 pub use error::{CloseFrame, Error, Result, Status};
+pub use hub::{Connection, Hub, HubEvent};
 pub use message::{Info, Message, MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, ServerBuilder};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].

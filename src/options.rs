@@ -25,6 +25,7 @@ pub struct Options {
     pub reader_stack_size: usize,
     pub max_pending_handshakes: usize,
     pub receive_queue_limit: usize,
+    pub max_connections: Option<usize>,
     pub ping_interval: Option<Duration>,
     pub pong_timeout: Option<Duration>,
     pub stream_write_buffer: usize,
@@ -52,6 +53,7 @@ impl Default for Options {
             reader_stack_size: 256 << 10,
             max_pending_handshakes: 256,
             receive_queue_limit: 8 << 20,
+            max_connections: None,
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Some(Duration::from_secs(20)),
             stream_write_buffer: 64 << 10,
@@ -352,6 +354,19 @@ impl ServerBuilder {
     /// dropped. Defaults to 10 s.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.options.handshake_timeout = self.options.timeout("handshake_timeout", timeout);
+        self
+    }
+
+    /// How many connections may be open at once; beyond it a client's
+    /// upgrade request is answered `503 Service Unavailable` and the server
+    /// keeps serving the others. Defaults to what the process's limits allow
+    /// (open descriptors, and `vm.max_map_count` for threads), less a margin.
+    pub fn max_connections(mut self, count: usize) -> Self {
+        if count == 0 {
+            self.options
+                .invalid("max_connections must be at least 1".into());
+        }
+        self.options.max_connections = Some(count);
         self
     }
 

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,8 +19,9 @@ use tungstenite::handshake::server::{create_response, write_response};
 use tungstenite::http::{self, HeaderValue, StatusCode};
 use tungstenite::protocol::{Role, WebSocket};
 
-use crate::engine::{self, Pipe};
+use crate::engine::{self, Pipe, Sink};
 use crate::error::{Error, Result, Status};
+use crate::hub::{Connection, Hub};
 use crate::message::MessageWebSocket;
 use crate::options::{Options, ServerBuilder};
 use crate::stream::StreamWebSocket;
@@ -105,6 +106,11 @@ impl Server {
                 ))
             }
         };
+        let mut settled = Options::clone(&options);
+        settled
+            .max_connections
+            .get_or_insert_with(default_max_connections);
+        let options = Arc::new(settled);
         #[cfg(feature = "tls")]
         let tls = crate::tls::server_config(&options.server_tls)?;
         #[cfg(not(feature = "tls"))]
@@ -236,6 +242,7 @@ fn accept_loop(
     stopping: Arc<AtomicBool>,
 ) {
     let slots = Arc::new(Slots::default());
+    let live = Arc::new(AtomicUsize::new(0));
     loop {
         slots.take(options.max_pending_handshakes);
         let accepted = listener.accept();
@@ -259,12 +266,12 @@ fn accept_loop(
         };
         let (options, requests, done) =
             (Arc::clone(&options), requests.clone(), Arc::clone(&slots));
-        let tls = tls.clone();
+        let (tls, live) = (tls.clone(), Arc::clone(&live));
         let spawned = std::thread::Builder::new()
             .name("wsock-handshake".into())
             .stack_size(128 << 10)
             .spawn(move || {
-                match read_request(tcp, peer, options, tls) {
+                match read_request(tcp, peer, options, tls, live) {
                     Ok(request) => {
                         let _ = requests.send(Ok(request));
                     }
@@ -286,6 +293,7 @@ fn read_request(
     peer: SocketAddr,
     options: Arc<Options>,
     tls: TlsConfig,
+    live: Arc<AtomicUsize>,
 ) -> Result<Request> {
     let deadline = Instant::now() + options.handshake_timeout;
     let io_err = |e: io::Error| Error::io(peer, "reading the upgrade request", e);
@@ -366,6 +374,22 @@ fn read_request(
         );
         return Err(bad_request(peer, &e.to_string()));
     }
+    let max = options
+        .max_connections
+        .unwrap_or_else(default_max_connections);
+    if live.fetch_add(1, Ordering::SeqCst) >= max {
+        live.fetch_sub(1, Ordering::SeqCst);
+        refuse(
+            &transport,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is at its connection limit",
+            deadline,
+        );
+        return Err(Error::Resource {
+            what: format!("accepting {peer}"),
+            reason: format!("the server has {max} connections (max_connections); answered 503"),
+        });
+    }
     let tail = buf.split_off(used);
     Ok(Request {
         http,
@@ -374,6 +398,7 @@ fn read_request(
         peer,
         options,
         protocol: None,
+        slot: Some(ConnectionSlot(live)),
     })
 }
 
@@ -422,6 +447,42 @@ pub struct Request {
     peer: SocketAddr,
     options: Arc<Options>,
     protocol: Option<String>,
+    /// This connection's place among the server's `max_connections`.
+    slot: Option<ConnectionSlot>,
+}
+
+/// A place among a server's `max_connections`; freed when dropped (by the
+/// connection's reader thread when it ends, or with an undecided request).
+#[derive(Debug)]
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The default `max_connections`: what this process's limits allow, with
+/// room to spare. Each connection needs a descriptor and a reader thread,
+/// and each thread about four memory mappings (`vm.max_map_count`).
+pub(crate) fn default_max_connections() -> usize {
+    let read_number = |path: &str, pick: &dyn Fn(&str) -> Option<usize>| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| pick(&text))
+    };
+    let descriptors = read_number("/proc/self/limits", &|text| {
+        let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse().ok()
+    });
+    let threads = read_number("/proc/sys/vm/max_map_count", &|text| {
+        text.trim().parse::<usize>().ok().map(|maps| maps / 4)
+    });
+    let limit = match (descriptors, threads) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(10_000),
+    };
+    limit.saturating_sub(64).max(16)
 }
 
 impl fmt::Debug for Request {
@@ -495,18 +556,45 @@ impl Request {
     /// Completes the handshake (101 Switching Protocols) and returns the
     /// socket in message mode.
     pub fn accept_message(mut self) -> Result<MessageWebSocket> {
-        let (shared, events) = self.upgrade()?;
+        let (tx, events) = mpsc::channel();
+        let shared = self.upgrade(|_| Sink::Socket(tx))?;
         Ok(MessageWebSocket::from_engine(shared, events))
     }
 
     /// Completes the handshake (101 Switching Protocols) and returns the
     /// socket in stream mode.
     pub fn accept_stream(mut self) -> Result<StreamWebSocket> {
-        let (shared, events) = self.upgrade()?;
+        let (tx, events) = mpsc::channel();
+        let shared = self.upgrade(|_| Sink::Socket(tx))?;
         Ok(StreamWebSocket::from_engine(shared, events))
     }
 
-    fn upgrade(&mut self) -> Result<(Arc<engine::Shared>, mpsc::Receiver<engine::Event>)> {
+    /// Completes the handshake and delivers the connection's messages and
+    /// its end into `hub`, from any number of connections, for one thread to
+    /// serve them all; see [`Hub`].
+    pub fn accept_into(mut self, hub: &Hub) -> Result<Connection> {
+        let mut attached = None;
+        let upgraded = self.upgrade(|shared| {
+            let (connection, sink) = hub.attach(shared);
+            attached = Some(connection);
+            sink
+        });
+        match (upgraded, attached) {
+            (Ok(_), Some(connection)) => Ok(connection),
+            (Err(e), attached) => {
+                if let Some(connection) = attached {
+                    hub.detach(connection.id());
+                }
+                Err(e)
+            }
+            (Ok(_), None) => unreachable!("the engine asks for its sink before it starts"),
+        }
+    }
+
+    fn upgrade(
+        &mut self,
+        sink: impl FnOnce(&Arc<engine::Shared>) -> Sink,
+    ) -> Result<Arc<engine::Shared>> {
         let transport = self.transport.take().expect("a request is decided once");
         let peer = self.peer;
         let mut response =
@@ -541,6 +629,8 @@ impl Request {
             Arc::clone(&self.options),
             peer.to_string(),
             self.protocol.clone(),
+            sink,
+            self.slot.take().map(|s| Box::new(s) as Box<dyn Send>),
         )
     }
 
