@@ -605,6 +605,10 @@ impl Shared {
         let mut read_timeout: Option<Duration> = None;
         let mut last_inbound = Instant::now();
         let mut ping_sent: Option<Instant> = None;
+        let mut next_unsolicited_pong = self
+            .options
+            .unsolicited_pong_interval
+            .map(|every| last_inbound + every);
         // The first pass reads nothing: it decodes the frames that came with
         // the opening handshake, which tungstenite already holds.
         let mut handshake_leftovers = true;
@@ -626,10 +630,13 @@ impl Shared {
             let close_deadline = lock(&self.link).close_deadline;
             let strict = earliest(receive_deadline, close_deadline);
             // Keepalive: a ping when idle, then a pong (or any byte) in time.
-            let keepalive_deadline = match ping_sent {
-                None => self.options.ping_interval.map(|every| last_inbound + every),
-                Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
-            };
+            let keepalive_deadline = earliest(
+                match ping_sent {
+                    None => self.options.ping_interval.map(|every| last_inbound + every),
+                    Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
+                },
+                next_unsolicited_pong,
+            );
             let now = Instant::now();
             // Strict deadlines are checked every second (the kernel rounds long
             // socket timeouts up by seconds); keepalive may fire that late.
@@ -665,7 +672,18 @@ impl Shared {
                             after: self.options.close_timeout,
                         }));
                     }
-                    if keepalive_deadline.is_some_and(|d| now >= d) {
+                    if next_unsolicited_pong.is_some_and(|d| now >= d) {
+                        next_unsolicited_pong = self
+                            .options
+                            .unsolicited_pong_interval
+                            .map(|every| now + every);
+                        self.send_control(WireMessage::Pong(Bytes::new()));
+                    }
+                    let keepalive_due = match ping_sent {
+                        None => self.options.ping_interval.map(|every| last_inbound + every),
+                        Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
+                    };
+                    if keepalive_due.is_some_and(|d| now >= d) {
                         if ping_sent.is_some() {
                             return Some(self.fail(Error::Timeout {
                                 what: format!("waiting for a pong from {}", self.peer),
@@ -673,7 +691,7 @@ impl Shared {
                             }));
                         }
                         ping_sent = Some(now);
-                        self.send_keepalive_ping();
+                        self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
                     }
                     continue;
                 }
@@ -685,6 +703,13 @@ impl Shared {
             self.stats.bytes_received.fetch_add(n as u64, Relaxed);
             // Any byte from the peer shows it is alive.
             last_inbound = Instant::now();
+            if next_unsolicited_pong.is_some_and(|d| last_inbound >= d) {
+                next_unsolicited_pong = self
+                    .options
+                    .unsolicited_pong_interval
+                    .map(|every| last_inbound + every);
+                self.send_control(WireMessage::Pong(Bytes::new()));
+            }
             if let Some(sent) = ping_sent.take() {
                 let rtt = u64::try_from(last_inbound.duration_since(sent).as_micros())
                     .unwrap_or(u64::MAX);
@@ -706,15 +731,16 @@ impl Shared {
         }
     }
 
-    /// Queues a keepalive ping and sends it if the wire is free. A sender
-    /// stuck writing delays it, but the pong deadline runs regardless.
-    fn send_keepalive_ping(&self) {
+    /// Queues a keepalive ping (or unsolicited pong) and sends it if the
+    /// wire is free. A sender stuck writing delays it, but the pong deadline
+    /// runs regardless.
+    fn send_control(&self, frame: WireMessage) {
         {
             let mut ws = lock(&self.proto);
             if !ws.can_write() {
                 return;
             }
-            let _ = ws.write(WireMessage::Ping(Bytes::from_static(b"wsock")));
+            let _ = ws.write(frame);
         }
         self.flush_leftovers();
     }

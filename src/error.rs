@@ -312,6 +312,10 @@ impl From<Error> for io::Error {
 /// The status an I/O error on an established connection stands for.
 pub(crate) fn io_status(err: &io::Error) -> Status {
     use io::ErrorKind::*;
+    #[cfg(feature = "tls")]
+    if let Some((status, _)) = crate::tls::classify(err) {
+        return status;
+    }
     match err.kind() {
         ConnectionReset | BrokenPipe | UnexpectedEof => Status::ConnectionReset,
         ConnectionAborted | NotConnected => Status::ConnectionAborted,

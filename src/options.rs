@@ -28,6 +28,7 @@ pub struct Options {
     pub max_connections: Option<usize>,
     pub ping_interval: Option<Duration>,
     pub pong_timeout: Option<Duration>,
+    pub unsolicited_pong_interval: Option<Duration>,
     pub stream_write_buffer: usize,
     #[cfg(feature = "tls")]
     pub(crate) client_tls: crate::tls::ClientTls,
@@ -56,6 +57,7 @@ impl Default for Options {
             max_connections: None,
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Some(Duration::from_secs(20)),
+            unsolicited_pong_interval: None,
             stream_write_buffer: 64 << 10,
             #[cfg(feature = "tls")]
             client_tls: Default::default(),
@@ -205,6 +207,18 @@ macro_rules! connection_setters {
                     .invalid("pong_timeout must be greater than zero".into());
             }
             self.options.pong_timeout = timeout;
+            self
+        }
+
+        /// Sends an unsolicited pong (a one-way heartbeat, RFC 6455 5.5.3)
+        /// this often, for peers that drop connections they think idle; the
+        /// Windows `DesiredUnsolicitedPongInterval`. Defaults to `None` (off).
+        pub fn unsolicited_pong_interval(mut self, interval: Option<Duration>) -> Self {
+            if interval == Some(Duration::ZERO) {
+                self.options
+                    .invalid("unsolicited_pong_interval must be greater than zero".into());
+            }
+            self.options.unsolicited_pong_interval = interval;
             self
         }
 

@@ -174,6 +174,21 @@ pub(crate) fn classify(e: &io::Error) -> Option<(Status, String)> {
             _ => Status::CertificateIsInvalid,
         },
         rustls::Error::NoCertificatesPresented => Status::CertificateIsInvalid,
+        // The peer refused our certificate (or our lack of one).
+        rustls::Error::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            match alert {
+                A::UnknownCA => Status::CertificateUnknownIssuer,
+                A::CertificateExpired => Status::CertificateExpired,
+                A::CertificateRevoked => Status::CertificateRevoked,
+                A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateUnknown
+                | A::CertificateRequired
+                | A::AccessDenied => Status::CertificateIsInvalid,
+                _ => Status::CannotConnect,
+            }
+        }
         _ => Status::CannotConnect,
     };
     Some((status, tls.to_string()))

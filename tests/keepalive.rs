@@ -81,3 +81,34 @@ fn an_idle_connection_to_a_live_peer_stays_up() {
     ws.close(1000, "").unwrap();
     echo.join().unwrap();
 }
+
+#[test]
+fn unsolicited_pongs_go_out_at_their_interval() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        let started = Instant::now();
+        let mut pongs = 0;
+        while pongs < 3 {
+            match ws.read().expect("a frame within 5 s") {
+                tungstenite::Message::Pong(_) => pongs += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        started.elapsed()
+    });
+    let ws = MessageWebSocket::builder()
+        .ping_interval(None)
+        .unsolicited_pong_interval(Some(Duration::from_millis(200)))
+        .connect(&url)
+        .unwrap();
+    let three = peer.join().unwrap();
+    assert!(
+        three >= Duration::from_millis(400),
+        "3 pongs in {three:?}: faster than every 200 ms"
+    );
+    drop(ws);
+}
