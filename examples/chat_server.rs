@@ -6,7 +6,10 @@
 use wsock::{Hub, HubEvent, Server};
 
 fn main() -> Result<(), wsock::Error> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(9002);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9002);
     let server = Server::bind(("127.0.0.1", port))?;
     println!("chat on ws://{}/", server.local_addr()?);
     let hub = Hub::new();
