@@ -62,7 +62,7 @@ const READ_BUFFER_MIN: usize = 4 << 10;
 const READ_BUFFER_MAX: usize = 256 << 10;
 /// tungstenite's read chunk (its default of 128 KiB is zero-filled and kept
 /// per connection).
-const PROTOCOL_READ_CHUNK: usize = 16 << 10;
+const PROTOCOL_READ_CHUNK: usize = 4 << 10;
 /// While a deadline runs, the reader wakes at least this often to check it:
 /// the kernel rounds long socket timeouts up by seconds.
 const DEADLINE_SLICE: Duration = Duration::from_secs(1);
