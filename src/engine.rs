@@ -66,6 +66,8 @@ const PROTOCOL_READ_CHUNK: usize = 4 << 10;
 /// While a deadline runs, the reader wakes at least this often to check it:
 /// the kernel rounds long socket timeouts up by seconds.
 const DEADLINE_SLICE: Duration = Duration::from_secs(1);
+/// How late this kernel may fire a long socket timeout.
+const KERNEL_ROUNDING: Duration = Duration::from_secs(2);
 /// A wire buffer grown past this by a large message is released afterwards.
 const WIRE_KEEP: usize = 1 << 20;
 
@@ -517,11 +519,12 @@ impl Shared {
             }
             return Ok(());
         }
-        {
-            let mut wire = lock(&self.wire);
+        // Never wait for the wire: a sender stuck behind a peer that stopped
+        // reading holds it until its send timeout. Whoever holds it sends the
+        // close frame after its message; the close timeout bounds it all.
+        if let Ok(mut wire) = self.wire.try_lock() {
             let pushed = self.drain(&mut wire, Some((deadline, timeout)));
             drop(wire);
-            self.flush_leftovers();
             if let Err(e) = pushed {
                 return if e.status() == Status::Timeout {
                     Err(e)
@@ -530,6 +533,7 @@ impl Shared {
                 };
             }
         }
+        self.flush_leftovers();
         let mut link = lock(&self.link);
         loop {
             if link.peer_close.is_some() || link.failure.is_some() || link.reader_done {
@@ -642,7 +646,16 @@ impl Shared {
             // socket timeouts up by seconds); keepalive may fire that late.
             let wanted = earliest(
                 strict.map(|d| d.saturating_duration_since(now).min(DEADLINE_SLICE)),
-                keepalive_deadline.map(|d| d.saturating_duration_since(now)),
+                keepalive_deadline.map(|d| {
+                    // Wake early from a long wait and re-arm with the rest:
+                    // the kernel rounds long timeouts up by up to 2 s.
+                    let rest = d.saturating_duration_since(now);
+                    if rest > KERNEL_ROUNDING + DEADLINE_SLICE {
+                        rest - KERNEL_ROUNDING
+                    } else {
+                        rest
+                    }
+                }),
             )
             .map(|t| t.max(Duration::from_millis(1)));
             if wanted != read_timeout {
