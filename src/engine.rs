@@ -997,12 +997,16 @@ impl Shared {
         let deadline = lock(&self.link)
             .close_deadline
             .unwrap_or_else(|| deadline_after(self.options.close_timeout));
-        if self.role == Role::Server || violated {
-            self.transport.queue_close_notify();
-        }
         {
+            // The close frame first, then TLS close_notify: a peer that reads
+            // close_notify reads nothing after it.
             let mut wire = lock(&self.wire);
-            let _ = self.drain(&mut wire, Some((deadline, self.options.close_timeout)));
+            let budget = Some((deadline, self.options.close_timeout));
+            let _ = self.drain(&mut wire, budget);
+            if self.role == Role::Server || violated {
+                self.transport.queue_close_notify();
+                let _ = self.drain(&mut wire, budget);
+            }
         }
         if self.role == Role::Server || violated {
             let _ = self.transport.shutdown_write();
