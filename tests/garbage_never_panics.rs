@@ -66,7 +66,11 @@ fn random_bytes_at_the_handshake_and_after_it() {
         // The server answers or closes; it never hangs (bounded by the timeout).
         let mut sink = Vec::new();
         if let Err(e) = tcp.read_to_end(&mut sink) {
-            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "round {round}: {e}");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "round {round}: {e}"
+            );
         }
     }
     let ws = MessageWebSocket::builder()

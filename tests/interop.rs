@@ -8,6 +8,10 @@
 //! `websockets` in `WSOCK_PYTHON` and a folder with `node_modules/ws` in
 //! `WSOCK_NODE_DIR`, so these tests are ignored by default;
 //! `.ci/interop.sh` runs them with `--ignored`.
+//!
+//! The same conversations run over `wss://` (module `wss`): a throwaway CA
+//! made at test time (`support/tls.rs`) signs a certificate for `localhost`
+//! and 127.0.0.1, and the peers get the PEM files in a temporary directory.
 
 use std::io::{BufRead, BufReader, Read};
 use std::panic::{self, AssertUnwindSafe};
@@ -17,7 +21,11 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use wsock::{CloseFrame, Message, MessageWebSocket, Server};
+use wsock::{Builder, CloseFrame, Message, MessageWebSocket, Server, TlsInfo};
+
+#[cfg(feature = "tls")]
+#[path = "support/tls.rs"]
+mod certs;
 
 /// Bound on each single wait: a peer's port, one echo, the peer's exit.
 const STEP: Duration = Duration::from_secs(20);
@@ -180,6 +188,14 @@ impl Peer {
         }
     }
 
+    /// The peer's exit status if it has ended, unsuccessfully.
+    fn failed(&mut self) -> Option<ExitStatus> {
+        match self.child.try_wait() {
+            Ok(Some(status)) if !status.success() => Some(status),
+            _ => None,
+        }
+    }
+
     /// Asserts the peer ends and says its checks passed (exit status 0).
     fn assert_success(&mut self) {
         match self.wait(STEP) {
@@ -248,6 +264,7 @@ struct Served {
     path: String,
     offered: Vec<String>,
     protocol: Option<String>,
+    tls: Option<TlsInfo>,
     received: Vec<Message>,
     end: wsock::Error,
 }
@@ -260,7 +277,8 @@ fn serve_one(server: Server) -> Result<Served, wsock::Error> {
     let offered = request.protocols().iter().map(|p| p.to_string()).collect();
     request.select_protocol(PROTOCOL)?;
     let ws = request.accept_message()?;
-    let protocol = ws.info().protocol;
+    let info = ws.info();
+    let (protocol, tls) = (info.protocol, info.tls);
     let mut received = Vec::new();
     let end = loop {
         match ws.recv() {
@@ -275,26 +293,45 @@ fn serve_one(server: Server) -> Result<Served, wsock::Error> {
         path,
         offered,
         protocol,
+        tls,
         received,
         end,
     })
 }
 
-/// A peer client (given the URL) runs the conversation against a wsock server.
-fn wsock_server_with(name: &'static str, client: fn(&str) -> Command) {
-    let server = Server::bind(("127.0.0.1", 0)).expect("bind");
-    let url = format!("ws://{}{PATH}", server.local_addr().expect("local_addr"));
+/// A peer client (`client`, given the URL of `server` on `host`, `scheme`
+/// ws or wss) runs the conversation against `server`; what the server saw.
+fn wsock_server_with(
+    name: &'static str,
+    server: Server,
+    scheme: &str,
+    host: &str,
+    client: impl FnOnce(&str) -> Command,
+) -> Served {
+    let port = server.local_addr().expect("local_addr").port();
+    let url = format!("{scheme}://{host}:{port}{PATH}");
     let mut peer = Peer::spawn(name, client(&url));
     peer.run(|peer| {
         let (done_tx, done) = mpsc::channel();
         thread::spawn(move || {
             let _ = done_tx.send(serve_one(server));
         });
-        let served = match done.recv_timeout(CONVERSATION) {
-            Ok(Ok(served)) => served,
-            Ok(Err(e)) => panic!("wsock server: {e}"),
-            Err(e) => {
-                panic!("wsock server: the conversation did not end within {CONVERSATION:?} ({e})")
+        // Bounded, and cut short by a peer that gives up: a client that
+        // fails its (TLS) handshake never becomes a request, so the server
+        // alone would wait out the whole bound.
+        let deadline = Instant::now() + CONVERSATION;
+        let served = loop {
+            match done.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(served)) => break served,
+                Ok(Err(e)) => panic!("wsock server: {e}"),
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Some(status) = peer.failed() {
+                        panic!("the {name} peer failed ({status}) before the conversation ended")
+                    }
+                }
+                Err(e) => panic!(
+                    "wsock server: the conversation did not end within {CONVERSATION:?} ({e})"
+                ),
             }
         };
 
@@ -313,27 +350,36 @@ fn wsock_server_with(name: &'static str, client: fn(&str) -> Command) {
             served.end
         );
         peer.assert_success();
-    });
+        served
+    })
+}
+
+fn plain_server() -> Server {
+    Server::bind(("127.0.0.1", 0)).expect("bind")
 }
 
 #[test]
 #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
 fn python_client_to_wsock_server() {
-    wsock_server_with("python", |url| {
+    let served = wsock_server_with("python", plain_server(), "ws", "127.0.0.1", |url| {
         let mut command = python("client.py");
         command.arg(url);
         command
     });
+    let tls = served.tls;
+    assert!(tls.is_none(), "TLS on a ws:// server: {tls:?}");
 }
 
 #[test]
 #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
 fn node_client_to_wsock_server() {
-    wsock_server_with("node", |url| {
+    let served = wsock_server_with("node", plain_server(), "ws", "127.0.0.1", |url| {
         let mut command = node("client.js");
         command.arg(url);
         command
     });
+    let tls = served.tls;
+    assert!(tls.is_none(), "TLS on a ws:// server: {tls:?}");
 }
 
 // --- wsock as the client -----------------------------------------------------
@@ -345,16 +391,25 @@ fn expect_echo(ws: &MessageWebSocket, index: usize, want: &Message) {
     }
 }
 
-/// A wsock client runs the conversation against a peer server.
-fn wsock_client_with(name: &'static str, server: Command) {
+/// A wsock client (made by `client`) runs the conversation against a peer
+/// server, at `scheme://host:PORT` (the port the peer prints); the TLS
+/// session the client saw, if any.
+fn wsock_client_with(
+    name: &'static str,
+    server: Command,
+    scheme: &str,
+    host: &str,
+    client: Builder<MessageWebSocket>,
+) -> Option<TlsInfo> {
     let mut peer = Peer::spawn(name, server);
     peer.run(|peer| {
-        let url = format!("ws://127.0.0.1:{}{PATH}", peer.port());
-        let ws = MessageWebSocket::builder()
+        let url = format!("{scheme}://{host}:{}{PATH}", peer.port());
+        let ws = client
             .protocols(OFFERED_PROTOCOLS)
             .connect(&url)
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        assert_eq!(ws.info().protocol.as_deref(), Some(PROTOCOL));
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        let info = ws.info();
+        assert_eq!(info.protocol.as_deref(), Some(PROTOCOL));
 
         let script = script();
         let (small_start, small_end) = (3, 3 + SMALL_COUNT);
@@ -389,19 +444,24 @@ fn wsock_client_with(name: &'static str, server: Command) {
             ),
         }
         peer.assert_success();
-    });
+        info.tls
+    })
 }
 
 #[test]
 #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
 fn wsock_client_to_python_server() {
-    wsock_client_with("python", python("server.py"));
+    let builder = MessageWebSocket::builder();
+    let tls = wsock_client_with("python", python("server.py"), "ws", "127.0.0.1", builder);
+    assert!(tls.is_none(), "TLS on a ws:// connection: {tls:?}");
 }
 
 #[test]
 #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
 fn wsock_client_to_node_server() {
-    wsock_client_with("node", node("server.js"));
+    let builder = MessageWebSocket::builder();
+    let tls = wsock_client_with("node", node("server.js"), "ws", "127.0.0.1", builder);
+    assert!(tls.is_none(), "TLS on a ws:// connection: {tls:?}");
 }
 
 // --- stream mode --------------------------------------------------------------
@@ -466,4 +526,164 @@ fn python_messages_of_random_sizes_read_as_one_stream() {
         assert_eq!(length, 64 << 20);
         peer.assert_success();
     });
+}
+
+// --- over wss:// ---------------------------------------------------------------
+
+/// The conversations above over TLS. A throwaway CA made for this test binary
+/// signs the server's certificate (for `localhost` and 127.0.0.1); wsock is
+/// given its PEM directly, the peers as files in a temporary directory.
+#[cfg(feature = "tls")]
+mod wss {
+    use std::fs;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::certs::pki;
+
+    /// The name the clients connect to, and so the name the server is asked
+    /// for (SNI) and its certificate must carry.
+    const HOST: &str = "localhost";
+
+    /// The CA's certificate and the server's certificate and key as PEM files
+    /// in a directory of their own under the system's temporary directory
+    /// (never the repository), removed on drop, a failed test included.
+    struct CertFiles {
+        dir: PathBuf,
+        ca: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+    }
+
+    impl CertFiles {
+        fn write() -> CertFiles {
+            static MADE: AtomicUsize = AtomicUsize::new(0);
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            let dir = std::env::temp_dir().join(format!(
+                "wsock-interop-wss-{}-{}-{nanos}",
+                std::process::id(),
+                MADE.fetch_add(1, Ordering::Relaxed)
+            ));
+            let mut builder = fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            // Not recursive: fails rather than reuse a directory that exists.
+            builder
+                .create(&dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            let files = CertFiles {
+                ca: dir.join("ca.pem"),
+                cert: dir.join("server.pem"),
+                key: dir.join("server.key"),
+                dir,
+            };
+            let pki = pki();
+            for (path, pem) in [
+                (&files.ca, &pki.ca_pem),
+                (&files.cert, &pki.server.cert_pem),
+                (&files.key, &pki.server.key_pem),
+            ] {
+                fs::write(path, pem)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            }
+            files
+        }
+    }
+
+    impl Drop for CertFiles {
+        fn drop(&mut self) {
+            if let Err(e) = fs::remove_dir_all(&self.dir) {
+                eprintln!("cannot remove {}: {e}", self.dir.display());
+            }
+        }
+    }
+
+    fn tls_server() -> Server {
+        let server = &pki().server;
+        Server::bind_tls(
+            ("127.0.0.1", 0),
+            server.cert_pem.as_bytes(),
+            server.key_pem.as_bytes(),
+        )
+        .expect("bind_tls")
+    }
+
+    /// A wsock client that trusts the throwaway CA (beside the default roots).
+    fn trusting_client() -> Builder<MessageWebSocket> {
+        MessageWebSocket::builder().root_certificate_pem(pki().ca_pem.as_bytes())
+    }
+
+    fn assert_served_over_tls(served: &Served) {
+        let tls = served
+            .tls
+            .as_ref()
+            .expect("the wsock server saw no TLS session on wss://");
+        assert_eq!(
+            tls.server_name.as_deref(),
+            Some(HOST),
+            "the name the client asked the server for (SNI)"
+        );
+        assert!(
+            tls.peer_certificates.is_empty(),
+            "the peer client sent a certificate"
+        );
+    }
+
+    fn assert_client_over_tls(tls: Option<TlsInfo>) {
+        let tls = tls.expect("the wsock client saw no TLS session on wss://");
+        assert_eq!(tls.server_name.as_deref(), Some(HOST));
+        assert_eq!(
+            tls.peer_certificates,
+            vec![pki().server.cert_der.clone()],
+            "the wsock client's view of the peer server's chain"
+        );
+    }
+
+    #[test]
+    #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
+    fn python_client_to_wsock_server() {
+        let files = CertFiles::write();
+        let served = wsock_server_with("python", tls_server(), "wss", HOST, |url| {
+            let mut command = python("client.py");
+            command.arg(url).arg("--ca").arg(&files.ca);
+            command
+        });
+        assert_served_over_tls(&served);
+    }
+
+    #[test]
+    #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
+    fn node_client_to_wsock_server() {
+        let files = CertFiles::write();
+        let served = wsock_server_with("node", tls_server(), "wss", HOST, |url| {
+            let mut command = node("client.js");
+            command.arg(url).arg("--ca").arg(&files.ca);
+            command
+        });
+        assert_served_over_tls(&served);
+    }
+
+    #[test]
+    #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
+    fn wsock_client_to_python_server() {
+        let files = CertFiles::write();
+        let mut server = python("server.py");
+        server.arg("--tls").arg(&files.cert).arg(&files.key);
+        let tls = wsock_client_with("python", server, "wss", HOST, trusting_client());
+        assert_client_over_tls(tls);
+    }
+
+    #[test]
+    #[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
+    fn wsock_client_to_node_server() {
+        let files = CertFiles::write();
+        let mut server = node("server.js");
+        server.arg("--tls").arg(&files.cert).arg(&files.key);
+        let tls = wsock_client_with("node", server, "wss", HOST, trusting_client());
+        assert_client_over_tls(tls);
+    }
 }

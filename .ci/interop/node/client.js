@@ -1,13 +1,17 @@
 // Node `ws` client for wsock's interop tests.
 //
 // Usage: node client.js ws://127.0.0.1:PORT/interop   (with ws resolvable)
+//        node client.js wss://localhost:PORT/interop --ca CA_PEM
 // Runs script.js's conversation against a wsock echo server: offers two
 // subprotocols and checks the server chose chat.v1, sends every message (the
 // fragmented one in fragments) and checks each echo, in order, then closes
 // with 1000 "bye from node" and checks the server's close frame says the same.
+// Over wss://, the server's certificate must chain to the CA in the PEM file
+// CA_PEM (the only CA trusted) and name the URL's host.
 // Exits 0 when everything matched, 1 with a message on stderr otherwise.
 'use strict';
 
+const fs = require('fs');
 const { WebSocket } = require('ws');
 const script = require('./script.js');
 
@@ -19,17 +23,25 @@ function fail(message) {
   process.exit(1);
 }
 
-const url = process.argv[2];
-if (!url) {
-  console.error('usage: node client.js ws://127.0.0.1:PORT/interop');
+const [url, ...rest] = process.argv.slice(2);
+const withCa = rest.length === 2 && rest[0] === '--ca';
+if (!url || !(rest.length === 0 || withCa)) {
+  console.error('usage: node client.js ws://127.0.0.1:PORT/interop | wss://localhost:PORT/interop --ca CA_PEM');
   process.exit(2);
 }
+const options = { maxPayload: 16 * 1024 * 1024 };
+if (withCa) options.ca = fs.readFileSync(rest[1]);
 
 setTimeout(() => fail(`conversation not finished within ${DEADLINE_MS} ms`), DEADLINE_MS).unref();
 
-const ws = new WebSocket(url, script.OFFERED_PROTOCOLS, { maxPayload: 16 * 1024 * 1024 });
+const ws = new WebSocket(url, script.OFFERED_PROTOCOLS, options);
 const reason = script.closeReason(CLIENT);
 let echoed = 0;
+let travelled = 'in the clear'; // or 'over TLSv1.3', for the last line
+
+ws.on('upgrade', (response) => {
+  if (response.socket.encrypted) travelled = `over ${response.socket.getProtocol()}`;
+});
 
 ws.on('open', () => {
   if (ws.protocol !== script.PROTOCOL) fail(`subprotocol ${ws.protocol}, want ${script.PROTOCOL}`);
@@ -57,5 +69,5 @@ ws.on('close', (code, reasonBuffer) => {
   if (code !== script.CLOSE_CODE || got !== reason) {
     fail(`server's close frame: ${code} ${JSON.stringify(got)}, want ${script.CLOSE_CODE} ${JSON.stringify(reason)}`);
   }
-  console.log(`node client: ok, ${echoed} messages echoed, closed ${code}`);
+  console.log(`node client: ok, ${echoed} messages echoed, closed ${code}, ${travelled}`);
 });

@@ -1,7 +1,10 @@
 // Node `ws` echo server for wsock's interop tests.
 //
-// Usage: node server.js [CLIENT]   (with ws resolvable, e.g. NODE_PATH=DIR/node_modules)
+// Usage: node server.js [CLIENT] [--tls CERT_PEM KEY_PEM]
+//        (with ws resolvable, e.g. NODE_PATH=DIR/node_modules)
 // Binds 127.0.0.1 on a free port and prints the port as the first stdout line.
+// With --tls it speaks wss:// (an https server), presenting the certificate
+// (chain) in CERT_PEM with the private key in KEY_PEM.
 // Serves exactly one connection (the wsock client running script.js's
 // conversation): checks the path and the chosen subprotocol, echoes every
 // message (the fragmented one back in fragments), records what arrived, and
@@ -11,18 +14,29 @@
 // the client in the close reason it expects, "bye from CLIENT".
 'use strict';
 
+const fs = require('fs');
+const http = require('http');
+const https = require('https');
 const { WebSocketServer } = require('ws');
 const script = require('./script.js');
 
 const DEADLINE_MS = 60_000;
-const CLIENT = process.argv[2] || 'wsock';
+const args = process.argv.slice(2);
+const tlsAt = args.indexOf('--tls');
+const tls = tlsAt >= 0 ? args.splice(tlsAt, 3).slice(1) : null;
+if ((tls && tls.length !== 2) || args.length > 1) {
+  console.error('usage: node server.js [CLIENT] [--tls CERT_PEM KEY_PEM]');
+  process.exit(2);
+}
+const CLIENT = args[0] || 'wsock';
 
 const problems = [];
+let travelled = 'in the clear'; // or 'over TLSv1.3', for the last line
 
 function finish() {
   for (const problem of problems) console.error(`node server: ${problem}`);
   if (problems.length === 0) {
-    console.log(`node server: ok, ${script.MESSAGES.length} messages echoed, closed ${script.CLOSE_CODE}`);
+    console.log(`node server: ok, ${script.MESSAGES.length} messages echoed, closed ${script.CLOSE_CODE}, ${travelled}`);
   }
   process.exit(problems.length === 0 ? 0 : 1);
 }
@@ -32,17 +46,21 @@ setTimeout(() => {
   process.exit(2);
 }, DEADLINE_MS).unref();
 
+const server = tls
+  ? https.createServer({ cert: fs.readFileSync(tls[0]), key: fs.readFileSync(tls[1]) })
+  : http.createServer();
 const wss = new WebSocketServer({
-  host: '127.0.0.1',
-  port: 0,
+  server,
   maxPayload: 16 * 1024 * 1024,
   handleProtocols: (protocols) => (protocols.has(script.PROTOCOL) ? script.PROTOCOL : false),
 });
 
-wss.on('listening', () => console.log(wss.address().port));
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 
 wss.once('connection', (ws, request) => {
-  wss.close(); // one conversation only: stop listening
+  server.close(); // one conversation only: stop listening
+  wss.close();
+  if (request.socket.encrypted) travelled = `over ${request.socket.getProtocol()}`;
   if (request.url !== script.PATH) problems.push(`path ${request.url}, want ${script.PATH}`);
   if (ws.protocol !== script.PROTOCOL) problems.push(`subprotocol ${ws.protocol}, want ${script.PROTOCOL}`);
   const received = [];

@@ -1,7 +1,9 @@
 """Python `websockets` echo server for wsock's interop tests.
 
-Usage: python server.py [CLIENT]
+Usage: python server.py [CLIENT] [--tls CERT_PEM KEY_PEM]
 Binds 127.0.0.1 on a free port and prints the port as the first stdout line.
+With --tls it speaks wss://, presenting the certificate (chain) in CERT_PEM
+with the private key in KEY_PEM.
 Serves exactly one connection (the wsock client running script.py's
 conversation): checks the path and the chosen subprotocol, echoes every
 message (the fragmented one back in fragments), records what arrived, and
@@ -11,6 +13,8 @@ when no conversation finished within DEADLINE seconds. CLIENT (default wsock)
 names the client in the close reason it expects, "bye from CLIENT".
 """
 
+import argparse
+import ssl
 import sys
 import threading
 
@@ -20,13 +24,16 @@ from websockets.sync.server import serve
 import script
 
 DEADLINE = 60.0
-CLIENT = sys.argv[1] if len(sys.argv) > 1 else "wsock"
+CLIENT = "wsock"  # main() sets it from the command line
 
 done = threading.Event()
 problems: list[str] = []
+travelled = ["in the clear"]  # or "over TLSv1.3", for the last line
 
 
 def check_conversation(ws) -> None:
+    if isinstance(ws.socket, ssl.SSLSocket):
+        travelled[0] = f"over {ws.socket.version()}"
     if ws.request.path != script.PATH:
         problems.append(f"path {ws.request.path!r}, want {script.PATH!r}")
     if ws.subprotocol != script.PROTOCOL:
@@ -65,10 +72,21 @@ def handler(ws) -> None:
 
 
 def main() -> int:
+    global CLIENT
+    parser = argparse.ArgumentParser(description="Python websockets interop echo server")
+    parser.add_argument("client", nargs="?", default=CLIENT, help="the client named in its close reason")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT_PEM", "KEY_PEM"), help="serve wss:// with these")
+    args = parser.parse_args()
+    CLIENT = args.client
+    tls = None
+    if args.tls is not None:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*args.tls)
     with serve(
         handler,
         "127.0.0.1",
         0,
+        ssl=tls,
         subprotocols=[script.PROTOCOL],
         max_size=16 * 1024 * 1024,
     ) as server:
@@ -85,7 +103,7 @@ def main() -> int:
         for problem in problems:
             print(f"python server: {problem}", file=sys.stderr)
         return 1
-    print(f"python server: ok, {len(script.MESSAGES)} messages echoed, closed {script.CLOSE_CODE}")
+    print(f"python server: ok, {len(script.MESSAGES)} messages echoed, closed {script.CLOSE_CODE}, {travelled[0]}")
     return 0
 
 
