@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench                 # full run, under 5 minutes on 2 cores
-//! cargo run --release --example bench -- --quick      # a ~20 s pass (fewer, shorter runs)
+//! cargo run --release --example bench -- --quick      # a ~15 s pass (fewer, shorter runs)
 //! cargo run --release --example bench -- --only echo  # one row kind (repeat or comma-separate)
 //! cargo run --release --example bench -- --runs 9     # more repetitions per figure
 //! ```
@@ -1042,7 +1042,7 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
     println!(
         "Versions: wsock {}{}, tungstenite {}, {}.",
         env!("CARGO_PKG_VERSION"),
-        git.map(|g| format!(" ({g})")).unwrap_or_default(),
+        git.map(|g| format!(" (checkout {g})")).unwrap_or_default(),
         tungstenite_version(),
         command_output("rustc", &["--version"]).unwrap_or_else(|| "rustc unknown".into())
     );
