@@ -39,7 +39,9 @@ use std::io::{self, Cursor, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+
+use crate::lock;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
@@ -234,11 +236,6 @@ pub(crate) struct Shared {
     /// Signalled when the receiving side takes the queue below its limit.
     queue_room: Condvar,
     queue_lock: Mutex<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not make every later call panic too.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn deadline_after(d: Duration) -> Instant {

@@ -101,7 +101,7 @@ impl Hub {
 
     /// Blocks until the next event from any connection.
     pub fn recv(&self) -> HubEvent {
-        let rx = self.inner.rx.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = crate::lock(&self.inner.rx);
         // The hub holds a sender itself, so the channel never disconnects.
         let event = rx.recv().expect("the hub keeps its channel open");
         drop(rx);
@@ -110,7 +110,7 @@ impl Hub {
 
     /// The next event, or `None` if none came within `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<HubEvent> {
-        let rx = self.inner.rx.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = crate::lock(&self.inner.rx);
         let event = rx.recv_timeout(timeout).ok()?;
         drop(rx);
         Some(self.taken(event))
@@ -118,7 +118,7 @@ impl Hub {
 
     /// An event if one is queued.
     pub fn try_recv(&self) -> Option<HubEvent> {
-        let rx = self.inner.rx.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = crate::lock(&self.inner.rx);
         let event = rx.try_recv().ok()?;
         drop(rx);
         Some(self.taken(event))
@@ -139,17 +139,13 @@ impl Hub {
     /// The connections that have not ended (whose `Closed` event has not
     /// been received), in no particular order.
     pub fn connections(&self) -> Vec<Connection> {
-        let live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        let live = crate::lock(&self.inner.live);
         live.values().cloned().collect()
     }
 
     /// How many connections have not ended.
     pub fn len(&self) -> usize {
-        self.inner
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        crate::lock(&self.inner.live).len()
     }
 
     /// True if no connection is live.
@@ -166,11 +162,7 @@ impl Hub {
                 shared: Arc::clone(shared),
             },
         };
-        self.inner
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, connection.clone());
+        crate::lock(&self.inner.live).insert(id, connection.clone());
         let (tx, own) = (self.inner.tx.clone(), connection.clone());
         let sink = Sink::Hub(Box::new(move |event| {
             let event = match event {
@@ -183,11 +175,7 @@ impl Hub {
     }
 
     pub(crate) fn detach(&self, id: u64) {
-        self.inner
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        crate::lock(&self.inner.live).remove(&id);
     }
 }
 

@@ -106,6 +106,13 @@ pub use transport::TlsInfo;
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
 
+/// Locks a mutex; a panic on another thread that held it must not make
+/// every later call panic too (the data it guards stays consistent: every
+/// critical section leaves it valid at each step).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 mod sealed {
     use std::sync::Arc;
 

@@ -328,7 +328,7 @@ impl MessageWebSocket {
     }
 
     pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
-        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let events = crate::lock(&self.events);
         if let Some(e) = self.ended.get() {
             return Err(e.clone());
         }

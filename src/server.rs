@@ -148,7 +148,7 @@ impl Server {
 
     /// Blocks until the next client has sent a complete, valid upgrade request.
     pub fn accept(&self) -> Result<Request> {
-        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let requests = crate::lock(&self.requests);
         requests.recv().unwrap_or_else(|_| {
             Err(Error::Resource {
                 what: "accepting".into(),
@@ -189,11 +189,7 @@ impl Iterator for Incoming<'_> {
     type Item = Result<Request>;
 
     fn next(&mut self) -> Option<Result<Request>> {
-        let requests = self
-            .server
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let requests = crate::lock(&self.server.requests);
         requests.recv().ok()
     }
 }
@@ -215,7 +211,7 @@ struct Slots {
 
 impl Slots {
     fn take(&self, max: usize) {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let mut busy = crate::lock(&self.busy);
         while *busy >= max {
             busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
         }
@@ -223,7 +219,7 @@ impl Slots {
     }
 
     fn give(&self) {
-        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        *crate::lock(&self.busy) -= 1;
         self.freed.notify_one();
     }
 }

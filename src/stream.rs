@@ -327,9 +327,9 @@ impl Write for StreamWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let data = Bytes::copy_from_slice(&self.buffer);
-        self.buffer.clear();
-        self.send(data)
+        // Hand the buffer over (no copy); a fresh one gathers the next writes.
+        let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.capacity));
+        self.send(Bytes::from(data))
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct TimerId(u64);
 /// is dropped: the caller's deadline is not enforced).
 pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Option<TimerId> {
     let t = timer();
-    let mut q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+    let mut q = crate::lock(&t.queue);
     q.next_id += 1;
     let id = q.next_id;
     q.tasks.push((at, id, Box::new(task)));
@@ -61,14 +61,14 @@ pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Opt
 /// Drops a task that has not run yet.
 pub(crate) fn cancel(id: TimerId) {
     let t = timer();
-    let mut q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+    let mut q = crate::lock(&t.queue);
     q.tasks.retain(|(_, i, _)| *i != id.0);
     t.wake.notify_one();
 }
 
 fn run() {
     let t = timer();
-    let mut q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+    let mut q = crate::lock(&t.queue);
     loop {
         let Some(next) = q.tasks.iter().map(|(at, _, _)| *at).min() else {
             q.running = false;
@@ -87,7 +87,7 @@ fn run() {
             for task in due {
                 task();
             }
-            q = t.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q = crate::lock(&t.queue);
         } else {
             q = t
                 .wake

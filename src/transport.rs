@@ -64,9 +64,7 @@ pub struct TlsInfo {
 }
 
 #[cfg(feature = "tls")]
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::lock;
 
 impl Transport {
     pub(crate) fn plain(tcp: TcpStream) -> io::Result<Transport> {
