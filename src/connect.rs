@@ -137,7 +137,7 @@ pub(crate) fn connect(
     let config = engine::protocol_config(&options);
     let mut mid = ClientHandshake::start(Pipe::direct(transport), request, Some(config))
         .map_err(|e| handshake_error(&url, e))?;
-    let (mut ws, response) = loop {
+    let (ws, response) = loop {
         match mid.handshake() {
             Ok(done) => break done,
             Err(HandshakeError::Interrupted(m)) => {
@@ -154,10 +154,8 @@ pub(crate) fn connect(
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let transport = ws
-        .get_mut()
-        .take_transport()
-        .expect("the handshake ran over the transport");
+    let (ws, transport) = engine::after_client_handshake(ws, config);
+    let transport = transport.expect("the handshake ran over the transport");
     let _ = transport.set_read_timeout(None);
     let (tx, rx) = mpsc::channel();
     let shared = engine::start(

@@ -37,16 +37,19 @@
 
 use std::io::{self, Cursor, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::lock;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 use tungstenite::error::{CapacityError, ProtocolError};
-use tungstenite::protocol::frame::coding::{CloseCode, OpCode};
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::Bytes;
@@ -77,6 +80,9 @@ const WIRE_KEEP: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) enum Event {
     Message(Message),
+    /// Several messages from one socket read, in order: one hand-over (and
+    /// one wake-up of the receiving thread) instead of one each.
+    Batch(Vec<Message>),
     /// The connection ended; sent once, last.
     End(Error),
 }
@@ -101,10 +107,14 @@ impl Sink {
 
 /// The in-memory stream tungstenite reads from and writes to.
 ///
-/// During the opening handshake it passes calls through to the transport
-/// (`direct`), so that the `WebSocket` tungstenite returns keeps any frame
-/// bytes that came with the handshake; afterwards it only serves bytes the
-/// reader thread has read, and collects encoded bytes in the outbox.
+/// During the client's opening handshake it passes calls through to the
+/// transport (`direct`), but hands tungstenite the response only up to the
+/// end of its head: whatever the server sent after it (the first frames)
+/// stays in `input`, for a protocol state built afresh with
+/// [`WebSocket::from_raw_socket`] (tungstenite's handshake builds its
+/// `WebSocket` with a read buffer of no reserved capacity, which costs
+/// allocations on every frame). Afterwards it only serves bytes the reader
+/// thread has read, and collects encoded bytes in the outbox.
 #[derive(Debug, Default)]
 pub(crate) struct Pipe {
     direct: Option<Transport>,
@@ -113,6 +123,11 @@ pub(crate) struct Pipe {
     input_pos: usize,
     eof: bool,
     outbox: Vec<u8>,
+    /// How much of "\r\n\r\n" the handshake bytes served so far end with.
+    head_matched: u8,
+    /// Handshake bytes past the end of the head were served (then the
+    /// handshake's own `WebSocket` must be kept: it holds them).
+    overshot: bool,
 }
 
 impl Pipe {
@@ -123,20 +138,67 @@ impl Pipe {
         }
     }
 
-    pub(crate) fn memory() -> Pipe {
-        Pipe::default()
+    /// A pipe whose input starts with `tail` (bytes read with the handshake).
+    pub(crate) fn memory(tail: Vec<u8>) -> Pipe {
+        Pipe {
+            input_len: tail.len(),
+            input: tail,
+            ..Pipe::default()
+        }
     }
 
     /// Ends pass-through mode, returning the transport.
     pub(crate) fn take_transport(&mut self) -> Option<Transport> {
         self.direct.take()
     }
+
+    /// Serves handshake bytes from the transport, stopping at the end of
+    /// the head.
+    fn read_head(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.input_pos == self.input_len {
+            let Some(t) = &self.direct else {
+                return Ok(0);
+            };
+            self.input.resize(PROTOCOL_READ_CHUNK, 0);
+            let n = t.read(&mut self.input)?;
+            self.input_len = n;
+            self.input_pos = 0;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+        let available = &self.input[self.input_pos..self.input_len];
+        let mut n = 0;
+        for &b in available.iter().take(buf.len()) {
+            n += 1;
+            if self.head_matched == 4 {
+                self.overshot = true;
+                continue;
+            }
+            let expected = if self.head_matched % 2 == 0 {
+                b'\r'
+            } else {
+                b'\n'
+            };
+            self.head_matched = if b == expected {
+                self.head_matched + 1
+            } else {
+                u8::from(b == b'\r')
+            };
+            if self.head_matched == 4 {
+                break;
+            }
+        }
+        buf[..n].copy_from_slice(&available[..n]);
+        self.input_pos += n;
+        Ok(n)
+    }
 }
 
 impl Read for Pipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(t) = &self.direct {
-            return t.read(buf);
+        if self.direct.is_some() {
+            return self.read_head(buf);
         }
         let available = &self.input[self.input_pos..self.input_len];
         if available.is_empty() {
@@ -166,6 +228,25 @@ impl Write for Pipe {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// The protocol state for a connection whose client handshake ran over
+/// `ws`'s pipe: afresh, with the bytes that followed the response head,
+/// unless tungstenite already holds some of them.
+pub(crate) fn after_client_handshake(
+    mut ws: WebSocket<Pipe>,
+    config: WebSocketConfig,
+) -> (WebSocket<Pipe>, Option<Transport>) {
+    let mut pipe = std::mem::take(ws.get_mut());
+    let transport = pipe.take_transport();
+    if pipe.overshot {
+        *ws.get_mut() = pipe;
+        return (ws, transport);
+    }
+    (
+        WebSocket::from_raw_socket(pipe, Role::Client, Some(config)),
+        transport,
+    )
 }
 
 /// tungstenite's settings for our options.
@@ -227,6 +308,10 @@ pub(crate) struct Shared {
     peer: String,
     pub(crate) protocol: Option<String>,
     proto: Mutex<WebSocket<Pipe>>,
+    /// The outbox may hold bytes (set under `proto`; see [`Proto`]).
+    outbox_dirty: AtomicBool,
+    /// tungstenite's state still allows data frames (cleared under `proto`).
+    writable: AtomicBool,
     wire: Mutex<Wire>,
     link: Mutex<Link>,
     link_changed: Condvar,
@@ -266,6 +351,8 @@ pub(crate) fn start(
         peer,
         protocol,
         proto: Mutex::new(ws),
+        outbox_dirty: AtomicBool::new(false),
+        writable: AtomicBool::new(true),
         wire: Mutex::new(Wire::default()),
         link: Mutex::new(Link::default()),
         link_changed: Condvar::new(),
@@ -293,6 +380,40 @@ pub(crate) fn start(
     Ok(shared)
 }
 
+/// The locked protocol state. Releasing it publishes two facts for the lock-
+/// free fast paths of the senders: whether the outbox holds bytes, and
+/// whether data frames may still be sent. Whatever a thread queued before
+/// handing a message to the receiving side is thus seen by a sender that
+/// replies to it, and goes out first.
+struct Proto<'a> {
+    ws: MutexGuard<'a, WebSocket<Pipe>>,
+    shared: &'a Shared,
+}
+
+impl Deref for Proto<'_> {
+    type Target = WebSocket<Pipe>;
+    fn deref(&self) -> &WebSocket<Pipe> {
+        &self.ws
+    }
+}
+
+impl DerefMut for Proto<'_> {
+    fn deref_mut(&mut self) -> &mut WebSocket<Pipe> {
+        &mut self.ws
+    }
+}
+
+impl Drop for Proto<'_> {
+    fn drop(&mut self) {
+        if !self.ws.get_ref().outbox.is_empty() {
+            self.shared.outbox_dirty.store(true, Release);
+        }
+        if !self.ws.can_write() {
+            self.shared.writable.store(false, Release);
+        }
+    }
+}
+
 /// How the bytes of one read ended for the protocol state.
 enum Fed {
     /// Everything decoded; more bytes are needed.
@@ -304,6 +425,29 @@ enum Fed {
 }
 
 impl Shared {
+    fn proto(&self) -> Proto<'_> {
+        Proto {
+            ws: lock(&self.proto),
+            shared: self,
+        }
+    }
+
+    /// Appends the outbox to `plain` (skipping the lock when nothing was
+    /// queued since the last time).
+    fn take_outbox(&self, plain: &mut Vec<u8>) {
+        if !self.outbox_dirty.load(Acquire) {
+            return;
+        }
+        let mut ws = self.proto();
+        self.outbox_dirty.store(false, Relaxed);
+        let outbox = &mut ws.get_mut().outbox;
+        if plain.is_empty() {
+            std::mem::swap(outbox, plain);
+        } else {
+            plain.append(outbox);
+        }
+    }
+
     pub(crate) fn role(&self) -> Role {
         self.role
     }
@@ -331,7 +475,7 @@ impl Shared {
         let is_data = message.is_text() || message.is_binary();
         let mut wire = lock(&self.wire);
         {
-            let mut ws = lock(&self.proto);
+            let mut ws = self.proto();
             if !ws.can_write() {
                 drop(ws);
                 return Err(self.not_writable());
@@ -355,6 +499,29 @@ impl Shared {
         self.stats
             .messages_sent
             .fetch_add(u64::from(is_data), Relaxed);
+        Ok(())
+    }
+
+    /// Sends one data message from a borrowed payload: the frame is encoded
+    /// straight into the wire buffer, with one copy of the payload (masked
+    /// by a client), and is on the wire when this returns.
+    pub(crate) fn send_data(&self, text: bool, payload: &[u8], timeout: Duration) -> Result<()> {
+        let deadline = deadline_after(timeout);
+        let mut wire = lock(&self.wire);
+        if !self.writable.load(Acquire) {
+            return Err(self.not_writable());
+        }
+        // What tungstenite queued before (a pong owed to a ping that came
+        // with the message this one may answer) goes first.
+        self.take_outbox(&mut wire.plain);
+        let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
+        let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        encode_frame(&mut wire.plain, opcode, payload, mask);
+        let result = self.drain(&mut wire, Some((deadline, timeout)));
+        drop(wire);
+        self.flush_leftovers();
+        result?;
+        self.stats.messages_sent.fetch_add(1, Relaxed);
         Ok(())
     }
 
@@ -385,10 +552,8 @@ impl Shared {
                 if wire.pending.capacity() > WIRE_KEEP {
                     wire.pending = Vec::new();
                 }
-                {
-                    let mut ws = lock(&self.proto);
-                    std::mem::swap(&mut ws.get_mut().outbox, &mut wire.plain);
-                }
+                // After a frame `send_data` encoded into `plain`, if any.
+                self.take_outbox(&mut wire.plain);
                 if wire.plain.is_empty() && !self.transport.has_tls_output() {
                     return Ok(true);
                 }
@@ -447,7 +612,7 @@ impl Shared {
             // Not all out (the socket is full) or failed: nothing more to do now.
             let all_out = matches!(self.drain(&mut wire, None), Ok(true));
             drop(wire);
-            if !all_out || lock(&self.proto).get_ref().outbox.is_empty() {
+            if !all_out || self.proto().get_ref().outbox.is_empty() {
                 return;
             }
         }
@@ -488,7 +653,7 @@ impl Shared {
             reason: reason.to_owned(),
         };
         let sent = {
-            let mut ws = lock(&self.proto);
+            let mut ws = self.proto();
             if ws.can_write() {
                 let wire_frame = tungstenite::protocol::CloseFrame {
                     code: CloseCode::from(code),
@@ -746,7 +911,7 @@ impl Shared {
     /// runs regardless.
     fn send_control(&self, frame: WireMessage) {
         {
-            let mut ws = lock(&self.proto);
+            let mut ws = self.proto();
             if !ws.can_write() {
                 return;
             }
@@ -761,9 +926,17 @@ impl Shared {
         self.stats
             .messages_received
             .fetch_add(batch.len() as u64, Relaxed);
-        for m in batch.drain(..) {
-            self.queued.fetch_add(m.len(), Relaxed);
-            events.send(Event::Message(m));
+        let bytes: usize = batch.iter().map(Message::len).sum();
+        self.queued.fetch_add(bytes, Relaxed);
+        match batch.len() {
+            0 => {}
+            1 => {
+                let m = batch.pop().expect("one message");
+                events.send(Event::Message(m));
+            }
+            _ => {
+                events.send(Event::Batch(std::mem::take(batch)));
+            }
         }
         self.flush_leftovers();
     }
@@ -811,7 +984,7 @@ impl Shared {
         batch: &mut Vec<Message>,
     ) -> (Fed, Option<CloseFrame>) {
         let mut peer_close = None;
-        let mut ws = lock(&self.proto);
+        let mut ws = self.proto();
         let pipe = ws.get_mut();
         match n {
             None => {}
@@ -971,12 +1144,17 @@ impl Shared {
     }
 
     /// Queues the close frame for a protocol violation, once.
+    ///
+    /// The receiving side and the reader thread both call this; taking the
+    /// frame and queueing it happen under one `proto` lock, so when the
+    /// reader's call returns the frame is in the outbox, whoever queued it,
+    /// and the reader's `finish` sends it before shutting the socket down.
     fn send_violation_close(&self) {
-        let Some(frame) = lock(&self.link).violation.take() else {
-            return;
-        };
         {
-            let mut ws = lock(&self.proto);
+            let mut ws = self.proto();
+            let Some(frame) = lock(&self.link).violation.take() else {
+                return;
+            };
             let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
                 code: CloseCode::from(frame.code),
                 reason: frame.reason.into(),
@@ -1071,6 +1249,39 @@ fn reason_for_frame(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
+/// Appends one final frame of `payload` to `out`, masked with `mask`.
+fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
+    let header = FrameHeader {
+        opcode,
+        mask,
+        ..FrameHeader::default()
+    };
+    let length = payload.len() as u64;
+    out.reserve(header.len(length) + payload.len());
+    // Writing into a Vec cannot fail.
+    let _ = header.format(length, out);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(mask) = mask {
+        apply_mask(&mut out[start..], mask);
+    }
+}
+
+/// XORs `buf` with the repeated 4-byte `mask`, eight bytes at a time.
+fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let [a, b, c, d] = mask;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
 /// The earlier of two optional instants (or durations).
 fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
@@ -1159,6 +1370,33 @@ impl FrameTracker {
 #[cfg(test)]
 mod tests {
     use super::FrameTracker;
+
+    #[test]
+    fn encoded_frames_decode_with_tungstenite() {
+        use std::io::Cursor;
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tungstenite::protocol::frame::FrameHeader;
+        for len in [0usize, 1, 7, 8, 9, 125, 126, 65_535, 65_536, 100_003] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            for mask in [None, Some([0x12, 0x34, 0x56, 0x78])] {
+                let mut out = vec![0xAA]; // frames append after what is there
+                super::encode_frame(&mut out, OpCode::Data(Data::Binary), &payload, mask);
+                let mut cursor = Cursor::new(&out[1..]);
+                let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+                assert_eq!(length, len as u64);
+                assert_eq!(header.mask, mask);
+                assert!(header.is_final);
+                let mut body = out[1 + cursor.position() as usize..].to_vec();
+                assert_eq!(body.len(), len);
+                if let Some(m) = mask {
+                    for (i, b) in body.iter_mut().enumerate() {
+                        *b ^= m[i % 4];
+                    }
+                }
+                assert_eq!(body, payload, "length {len}, mask {mask:?}");
+            }
+        }
+    }
 
     #[test]
     fn tracker_follows_frames_split_anywhere() {

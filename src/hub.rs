@@ -164,12 +164,12 @@ impl Hub {
         };
         crate::lock(&self.inner.live).insert(id, connection.clone());
         let (tx, own) = (self.inner.tx.clone(), connection.clone());
-        let sink = Sink::Hub(Box::new(move |event| {
-            let event = match event {
-                Event::Message(m) => HubEvent::Message(own.clone(), m),
-                Event::End(e) => HubEvent::Closed(own.clone(), e),
-            };
-            tx.send(event).is_ok()
+        let sink = Sink::Hub(Box::new(move |event| match event {
+            Event::Message(m) => tx.send(HubEvent::Message(own.clone(), m)).is_ok(),
+            Event::Batch(batch) => batch
+                .into_iter()
+                .all(|m| tx.send(HubEvent::Message(own.clone(), m)).is_ok()),
+            Event::End(e) => tx.send(HubEvent::Closed(own.clone(), e)).is_ok(),
         }));
         (connection, sink)
     }
@@ -226,7 +226,7 @@ impl Connection {
         self.sender.send_binary(data)
     }
 
-    /// Sends a whole message (no copy of its payload).
+    /// Sends a whole message.
     pub fn send(&self, message: Message) -> Result<()> {
         self.sender.send(message)
     }

@@ -1,5 +1,6 @@
 //! Message mode: [`MessageWebSocket`], whole text and binary messages.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -71,13 +72,6 @@ impl Message {
     /// True for a binary message.
     pub fn is_binary(&self) -> bool {
         matches!(self, Message::Binary(_))
-    }
-
-    pub(crate) fn into_wire(self) -> tungstenite::Message {
-        match self {
-            Message::Text(t) => tungstenite::Message::Text(t),
-            Message::Binary(b) => tungstenite::Message::Binary(b),
-        }
     }
 }
 
@@ -163,21 +157,23 @@ impl fmt::Debug for Sender {
 impl Sender {
     /// Sends a text message; returns once it is written to the socket.
     pub fn send_text(&self, text: impl AsRef<str>) -> Result<()> {
+        let send_timeout = self.shared.options.send_timeout;
         self.shared
-            .send(tungstenite::Message::Text(text.as_ref().into()))
+            .send_data(true, text.as_ref().as_bytes(), send_timeout)
     }
 
     /// Sends a binary message; returns once it is written to the socket.
     pub fn send_binary(&self, data: impl AsRef<[u8]>) -> Result<()> {
-        self.shared
-            .send(tungstenite::Message::Binary(Bytes::copy_from_slice(
-                data.as_ref(),
-            )))
+        let send_timeout = self.shared.options.send_timeout;
+        self.shared.send_data(false, data.as_ref(), send_timeout)
     }
 
-    /// Sends a whole message (no copy of its payload).
+    /// Sends a whole message.
     pub fn send(&self, message: Message) -> Result<()> {
-        self.shared.send(message.into_wire())
+        match &message {
+            Message::Text(t) => self.send_text(t.as_str()),
+            Message::Binary(b) => self.send_binary(b),
+        }
     }
 
     /// Sends a ping with up to 125 bytes of payload; the peer's reader
@@ -235,8 +231,65 @@ impl Sender {
 /// ```
 pub struct MessageWebSocket {
     sender: Sender,
-    events: Mutex<mpsc::Receiver<Event>>,
+    events: Mutex<Box<Inbox>>,
     ended: OnceLock<Error>,
+}
+
+/// The receiving end of a socket's channel, with the rest of the last batch.
+pub(crate) struct Inbox {
+    rx: mpsc::Receiver<Event>,
+    ready: VecDeque<Message>,
+}
+
+impl Inbox {
+    pub(crate) fn new(rx: mpsc::Receiver<Event>) -> Inbox {
+        Inbox {
+            rx,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next message (of the last batch first, else from the channel),
+    /// or the end.
+    pub(crate) fn next(&mut self, wait: Wait) -> Next {
+        if let Some(m) = self.ready.pop_front() {
+            return Next::Message(m);
+        }
+        let event = match wait {
+            Wait::Forever => self.rx.recv().map_err(|_| Next::Gone),
+            Wait::For(d) => self.rx.recv_timeout(d).map_err(|e| match e {
+                RecvTimeoutError::Timeout => Next::Empty,
+                RecvTimeoutError::Disconnected => Next::Gone,
+            }),
+            Wait::No => self.rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => Next::Empty,
+                TryRecvError::Disconnected => Next::Gone,
+            }),
+        };
+        match event {
+            Ok(Event::Message(m)) => Next::Message(m),
+            Ok(Event::Batch(batch)) => {
+                self.ready.extend(batch);
+                match self.ready.pop_front() {
+                    Some(m) => Next::Message(m),
+                    None => Next::Empty,
+                }
+            }
+            Ok(Event::End(e)) => Next::End(e),
+            Err(none) => none,
+        }
+    }
+}
+
+/// What [`Inbox::next`] found.
+pub(crate) enum Next {
+    Message(Message),
+    /// The connection ended (delivered once).
+    End(Error),
+    /// Nothing arrived within the wait.
+    Empty,
+    /// The reader thread is gone without an End (never expected).
+    Gone,
 }
 
 impl fmt::Debug for MessageWebSocket {
@@ -274,7 +327,7 @@ impl MessageWebSocket {
     pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
         MessageWebSocket {
             sender: Sender { shared },
-            events: Mutex::new(events),
+            events: Mutex::new(Box::new(Inbox::new(events))),
             ended: OnceLock::new(),
         }
     }
@@ -289,7 +342,7 @@ impl MessageWebSocket {
         self.sender.send_binary(data)
     }
 
-    /// Sends a whole message (no copy of its payload).
+    /// Sends a whole message.
     pub fn send(&self, message: Message) -> Result<()> {
         self.sender.send(message)
     }
@@ -328,32 +381,21 @@ impl MessageWebSocket {
     }
 
     pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
-        let events = crate::lock(&self.events);
+        let mut events = crate::lock(&self.events);
         if let Some(e) = self.ended.get() {
             return Err(e.clone());
         }
-        let event = match wait {
-            Wait::Forever => events.recv().map_err(|_| None),
-            Wait::For(d) => events.recv_timeout(d).map_err(|e| match e {
-                RecvTimeoutError::Timeout => Some(()),
-                RecvTimeoutError::Disconnected => None,
-            }),
-            Wait::No => events.try_recv().map_err(|e| match e {
-                TryRecvError::Empty => Some(()),
-                TryRecvError::Disconnected => None,
-            }),
-        };
-        match event {
-            Ok(Event::Message(m)) => {
+        match events.next(wait) {
+            Next::Message(m) => {
                 self.sender.shared.consumed(m.len());
                 Ok(Some(m))
             }
-            Ok(Event::End(e)) => {
+            Next::End(e) => {
                 self.sender.shared.end_taken();
                 Err(self.ended.get_or_init(|| e).clone())
             }
-            Err(Some(())) => Ok(None),
-            Err(None) => {
+            Next::Empty => Ok(None),
+            Next::Gone => {
                 // The reader always sends End before it exits; be safe anyway.
                 let e = Error::Resource {
                     what: format!("receiving from {}", self.sender.shared.peer_addr()),

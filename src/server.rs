@@ -612,9 +612,10 @@ impl Request {
             .set_read_timeout(None)
             .map_err(|e| Error::io(peer, "preparing the socket", e))?;
         let config = engine::protocol_config(&self.options);
-        let ws = WebSocket::from_partially_read(
-            Pipe::memory(),
-            std::mem::take(&mut self.tail),
+        // Not `from_partially_read`: its read buffer has no reserved
+        // capacity, which costs allocations on every frame.
+        let ws = WebSocket::from_raw_socket(
+            Pipe::memory(std::mem::take(&mut self.tail)),
             Role::Server,
             Some(config),
         );

@@ -11,7 +11,7 @@ use tungstenite::Bytes;
 
 use crate::engine::{Event, Shared};
 use crate::error::{Error, Result};
-use crate::message::{info, Info, Message};
+use crate::message::{info, Inbox, Info, Message, Next, Wait};
 use crate::options::{Builder, Connect, Options};
 
 /// Largest binary message one `write` sends; bigger writes become several.
@@ -87,7 +87,7 @@ impl StreamWebSocket {
         StreamWebSocket {
             reader: StreamReader {
                 shared: Arc::clone(&shared),
-                events,
+                events: Inbox::new(events),
                 current: Bytes::new(),
                 end: None,
                 timeout: None,
@@ -162,7 +162,7 @@ impl crate::sealed::Sealed for StreamWebSocket {
 /// The reading half of a [`StreamWebSocket`]; implements [`Read`].
 pub struct StreamReader {
     shared: Arc<Shared>,
-    events: mpsc::Receiver<Event>,
+    events: Inbox,
     /// The unread rest of the current message.
     current: Bytes,
     /// How the stream ended: `None` while open; `Some(None)` after a close
@@ -200,24 +200,12 @@ impl StreamReader {
                 Some(Some(e)) => return Err(e.clone().into_io()),
                 None => {}
             }
-            let event = match self.timeout {
-                None => self.events.recv().ok(),
-                Some(d) => match self.events.recv_timeout(d) {
-                    Ok(e) => Some(e),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            Error::Timeout {
-                                what: format!("reading from {}", self.shared.peer_addr()),
-                                after: d,
-                            },
-                        ))
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                },
+            let wait = match self.timeout {
+                None => Wait::Forever,
+                Some(d) => Wait::For(d),
             };
-            match event {
-                Some(Event::Message(m)) => {
+            match self.events.next(wait) {
+                Next::Message(m) => {
                     self.shared.consumed(m.len());
                     self.current = match m {
                         Message::Binary(b) => b,
@@ -227,11 +215,21 @@ impl StreamReader {
                         return Ok(true);
                     }
                 }
-                Some(Event::End(e)) => {
+                Next::Empty => {
+                    let d = self.timeout.unwrap_or_default();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        Error::Timeout {
+                            what: format!("reading from {}", self.shared.peer_addr()),
+                            after: d,
+                        },
+                    ));
+                }
+                Next::End(e) => {
                     self.shared.end_taken();
                     self.end = Some(e.close_frame().is_none().then_some(e));
                 }
-                None => self.end = Some(None),
+                Next::Gone => self.end = Some(None),
             }
         }
     }
@@ -288,10 +286,10 @@ impl StreamWriter {
         Ok(())
     }
 
-    fn send(&self, data: Bytes) -> io::Result<()> {
+    fn send(&self, data: &[u8]) -> io::Result<()> {
         let timeout = self.timeout.unwrap_or(self.shared.options.send_timeout);
         self.shared
-            .send_within(tungstenite::Message::Binary(data), timeout)
+            .send_data(false, data, timeout)
             .map_err(Error::into_io)
     }
 
@@ -318,8 +316,9 @@ impl Write for StreamWriter {
             self.buffer.extend_from_slice(data);
             return Ok(data.len());
         }
+        // Large writes go out from the caller's buffer, without a copy here.
         let n = data.len().min(MAX_CHUNK);
-        self.send(Bytes::copy_from_slice(&data[..n]))?;
+        self.send(&data[..n])?;
         Ok(n)
     }
 
@@ -327,9 +326,11 @@ impl Write for StreamWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        // Hand the buffer over (no copy); a fresh one gathers the next writes.
-        let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.capacity));
-        self.send(Bytes::from(data))
+        let result = self.send(&self.buffer);
+        // Sent, or failed for good (the connection is then failed): either
+        // way these bytes are done with.
+        self.buffer.clear();
+        result
     }
 }
 
