@@ -73,8 +73,12 @@ const PROTOCOL_READ_CHUNK: usize = 4 << 10;
 const DEADLINE_SLICE: Duration = Duration::from_secs(1);
 /// How late this kernel may fire a long socket timeout.
 const KERNEL_ROUNDING: Duration = Duration::from_secs(2);
-/// A wire buffer grown past this by a large message is released afterwards.
+/// A wire buffer grown past this (TLS records of a large piece) is released
+/// afterwards.
 const WIRE_KEEP: usize = 1 << 20;
+/// Messages larger than this go out in pieces of this size, so the wire
+/// buffers never grow with the message (a multiple of 4: see `send_pieces`).
+const PIECE: usize = 256 << 10;
 
 /// What the reader thread hands to the receiving side.
 #[derive(Debug)]
@@ -516,8 +520,12 @@ impl Shared {
         self.take_outbox(&mut wire.plain);
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
-        encode_frame(&mut wire.plain, opcode, payload, mask);
-        let result = self.drain(&mut wire, Some((deadline, timeout)));
+        let result = if payload.len() <= PIECE {
+            encode_frame(&mut wire.plain, opcode, payload, mask);
+            self.drain(&mut wire, Some((deadline, timeout))).map(drop)
+        } else {
+            self.send_pieces(&mut wire, opcode, payload, mask, (deadline, timeout))
+        };
         drop(wire);
         self.flush_leftovers();
         result?;
@@ -545,6 +553,17 @@ impl Shared {
     /// deadline it blocks until all is written; without one it writes only
     /// what fits now and returns `Ok(false)` if bytes are left.
     fn drain(&self, wire: &mut Wire, deadline: Option<(Instant, Duration)>) -> Result<bool> {
+        self.drain_with(wire, deadline, true)
+    }
+
+    /// [`drain`](Self::drain), taking the outbox too only if `with_outbox`
+    /// (never in the middle of a frame that goes out in pieces).
+    fn drain_with(
+        &self,
+        wire: &mut Wire,
+        deadline: Option<(Instant, Duration)>,
+        with_outbox: bool,
+    ) -> Result<bool> {
         loop {
             if wire.written == wire.pending.len() {
                 wire.pending.clear();
@@ -552,8 +571,10 @@ impl Shared {
                 if wire.pending.capacity() > WIRE_KEEP {
                     wire.pending = Vec::new();
                 }
-                // After a frame `send_data` encoded into `plain`, if any.
-                self.take_outbox(&mut wire.plain);
+                if with_outbox {
+                    // After a frame `send_data` encoded into `plain`, if any.
+                    self.take_outbox(&mut wire.plain);
+                }
                 if wire.plain.is_empty() && !self.transport.has_tls_output() {
                     return Ok(true);
                 }
@@ -564,10 +585,26 @@ impl Shared {
                     return Ok(true);
                 }
             }
-            let rest = &wire.pending[wire.written..];
+            match self.write_wire(&wire.pending[wire.written..], deadline)? {
+                Some(n) => wire.written += n,
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// Writes some of `bytes` (wire bytes) to the socket: `Some(n)` with
+    /// `n > 0`. With a deadline it waits for room until then (and fails the
+    /// connection with a Timeout after it); without, `None` when the socket
+    /// has no room now.
+    fn write_wire(
+        &self,
+        bytes: &[u8],
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<Option<usize>> {
+        loop {
             let written = match deadline {
-                Some(_) => self.transport.write_raw(rest),
-                None => self.transport.write_raw_nonblocking(rest),
+                Some(_) => self.transport.write_raw(bytes),
+                None => self.transport.write_raw_nonblocking(bytes),
             };
             match written {
                 Ok(0) => {
@@ -576,8 +613,8 @@ impl Shared {
                     return Err(self.fail(Error::io(&self.peer, "sending", e)));
                 }
                 Ok(n) => {
-                    wire.written += n;
                     self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                    return Ok(Some(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -587,7 +624,7 @@ impl Shared {
                     ) =>
                 {
                     match deadline {
-                        None => return Ok(false),
+                        None => return Ok(None),
                         Some((d, budget)) if Instant::now() >= d => {
                             return Err(self.fail(Error::Timeout {
                                 what: format!("sending to {}", self.peer),
@@ -600,6 +637,43 @@ impl Shared {
                 Err(e) => return Err(self.fail(Error::io(&self.peer, "sending", e))),
             }
         }
+    }
+
+    /// Sends a frame too large for one wire buffer in pieces of [`PIECE`]
+    /// bytes: masked piece by piece for a client, or written straight from
+    /// the caller's buffer by a server on plain TCP. Memory stays bounded
+    /// whatever the message size, and nothing else enters the frame.
+    fn send_pieces(
+        &self,
+        wire: &mut Wire,
+        opcode: OpCode,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+        deadline: (Instant, Duration),
+    ) -> Result<()> {
+        self.take_outbox(&mut wire.plain);
+        encode_header(&mut wire.plain, opcode, payload.len(), mask);
+        if mask.is_none() && !self.transport.is_tls() {
+            self.drain_with(wire, Some(deadline), false)?;
+            let mut rest = payload;
+            while !rest.is_empty() {
+                // With a deadline, write_wire returns Some or fails.
+                let n = self.write_wire(rest, Some(deadline))?.unwrap_or(0);
+                rest = &rest[n..];
+            }
+        } else {
+            // PIECE is a multiple of 4, so every piece starts the mask afresh.
+            for piece in payload.chunks(PIECE) {
+                let start = wire.plain.len();
+                wire.plain.extend_from_slice(piece);
+                if let Some(mask) = mask {
+                    apply_mask(&mut wire.plain[start..], mask);
+                }
+                self.drain_with(wire, Some(deadline), false)?;
+            }
+        }
+        // Whatever was queued meanwhile goes out after the frame.
+        self.drain(wire, Some(deadline)).map(drop)
     }
 
     /// Writes queued bytes without blocking, if no one else holds the wire
@@ -1249,17 +1323,22 @@ fn reason_for_frame(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
-/// Appends one final frame of `payload` to `out`, masked with `mask`.
-fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
+/// Appends the header of one final frame of `length` payload bytes to `out`.
+fn encode_header(out: &mut Vec<u8>, opcode: OpCode, length: usize, mask: Option<[u8; 4]>) {
     let header = FrameHeader {
         opcode,
         mask,
         ..FrameHeader::default()
     };
-    let length = payload.len() as u64;
-    out.reserve(header.len(length) + payload.len());
+    let length = length as u64;
     // Writing into a Vec cannot fail.
     let _ = header.format(length, out);
+}
+
+/// Appends one final frame of `payload` to `out`, masked with `mask`.
+fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
+    out.reserve(14 + payload.len()); // 14: the largest header
+    encode_header(out, opcode, payload.len(), mask);
     let start = out.len();
     out.extend_from_slice(payload);
     if let Some(mask) = mask {

@@ -229,6 +229,15 @@ impl Transport {
         }
     }
 
+    /// True for a TLS connection.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return true;
+        }
+        false
+    }
+
     /// True if TLS has records of its own waiting to be sealed out.
     pub(crate) fn has_tls_output(&self) -> bool {
         #[cfg(feature = "tls")]
