@@ -894,7 +894,7 @@ impl Shared {
                 }),
             )
             .map(|t| t.max(Duration::from_millis(1)));
-            if wanted != read_timeout {
+            if needs_rearming(read_timeout, wanted) {
                 let _ = self.transport.set_read_timeout(wanted);
                 read_timeout = wanted;
             }
@@ -1361,6 +1361,19 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     }
 }
 
+/// Whether the socket's read timeout (`armed`) must change to `wanted`.
+///
+/// The timeout only wakes the reader to look at its deadlines, so waking a
+/// little early is harmless and a little late (1/64) is tolerated: then the
+/// keepalive deadline, which moves with every read, costs no system call
+/// per read.
+fn needs_rearming(armed: Option<Duration>, wanted: Option<Duration>) -> bool {
+    match (armed, wanted) {
+        (Some(armed), Some(wanted)) => wanted < armed - armed / 64 || wanted > armed * 2,
+        (armed, wanted) => armed != wanted,
+    }
+}
+
 /// The earlier of two optional instants (or durations).
 fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
@@ -1449,6 +1462,24 @@ impl FrameTracker {
 #[cfg(test)]
 mod tests {
     use super::FrameTracker;
+
+    #[test]
+    fn read_timeouts_rearm_only_when_they_matter() {
+        use super::needs_rearming;
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert!(!needs_rearming(None, None));
+        assert!(needs_rearming(None, Some(s(18))));
+        assert!(needs_rearming(Some(s(18)), None));
+        // The keepalive deadline, a few microseconds nearer after each read.
+        assert!(!needs_rearming(Some(s(18)), Some(s(18) - ms(1))));
+        // A nearer deadline (a receive timeout slice) is armed.
+        assert!(needs_rearming(Some(s(18)), Some(s(1))));
+        // A much later one too, so that a short timeout does not spin.
+        assert!(needs_rearming(Some(ms(1)), Some(s(18))));
+        assert!(!needs_rearming(Some(s(1)), Some(ms(1500))));
+    }
 
     #[test]
     fn encoded_frames_decode_with_tungstenite() {
