@@ -24,10 +24,11 @@ const MAX_CHUNK: usize = 1 << 20;
 /// across message boundaries, into buffers of any size; `Ok(0)` after the
 /// peer's close frame. Text messages are delivered as their UTF-8 bytes.
 /// **Writing** coalesces small writes in a buffer (64 KiB by default, see
-/// [`stream_write_buffer`](crate::Builder::stream_write_buffer)); a write
-/// larger than the buffer goes out directly as binary messages of at most
-/// 1 MiB. [`flush`](Write::flush) sends what is buffered. Every byte written
-/// arrives, in order, exactly once.
+/// [`stream_write_buffer`](crate::Builder::stream_write_buffer)), sent as
+/// one binary message when full; a write at least as large as the buffer,
+/// arriving with the buffer empty, goes out straight from the caller's
+/// memory as binary messages of at most 1 MiB. [`flush`](Write::flush) sends
+/// what is buffered. Every byte written arrives, in order, exactly once.
 ///
 /// Errors are `io::Error`s that carry a [`wsock::Error`](crate::Error):
 /// `e.get_ref().and_then(|e| e.downcast_ref::<wsock::Error>())` gives its
@@ -36,8 +37,8 @@ const MAX_CHUNK: usize = 1 << 20;
 /// [`split`](Self::split) gives a reader half and a writer half for two
 /// threads. WebSocket has no half-close: `close` ends both directions (a
 /// peer that receives the close frame answers it and can send no more), so
-/// close once the data you expect back has arrived. Dropping the socket (or its writer half) flushes and starts a
-/// clean close.
+/// close once the data you expect back has arrived. Dropping the socket
+/// (or its writer half) flushes and starts a clean close.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -307,16 +308,22 @@ impl StreamWriter {
 
 impl Write for StreamWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buffer.len() + data.len() <= self.capacity {
+        if self.buffer.len() + data.len() < self.capacity {
             self.buffer.extend_from_slice(data);
             return Ok(data.len());
         }
-        self.flush()?;
-        if data.len() < self.capacity {
-            self.buffer.extend_from_slice(data);
-            return Ok(data.len());
+        if !self.buffer.is_empty() {
+            // Fill the buffer up and send it: a message of the full size.
+            let n = self
+                .capacity
+                .saturating_sub(self.buffer.len())
+                .min(data.len());
+            self.buffer.extend_from_slice(&data[..n]);
+            self.flush()?;
+            return Ok(n);
         }
-        // Large writes go out from the caller's buffer, without a copy here.
+        // Writes of at least the buffer's size go out from the caller's
+        // buffer, without a copy here.
         let n = data.len().min(MAX_CHUNK);
         self.send(&data[..n])?;
         Ok(n)

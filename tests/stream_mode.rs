@@ -278,3 +278,39 @@ fn closing_mid_transfer_ends_the_other_side_cleanly_or_with_a_status() {
     sender.join().unwrap();
     assert_eq!(got, data(300_000));
 }
+
+#[test]
+fn writes_become_messages_of_the_buffer_size_and_large_writes_go_whole() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let ws = server.accept().unwrap().accept_message().unwrap();
+        let mut sizes = Vec::new();
+        let mut all = Vec::new();
+        loop {
+            match ws.recv_timeout(WAIT) {
+                Ok(m) => {
+                    sizes.push(m.len());
+                    all.extend_from_slice(m.as_bytes());
+                }
+                Err(e) if e.close_frame().is_some() => return (sizes, all),
+                Err(e) => panic!("the stream ended abnormally: {e}"),
+            }
+        }
+    });
+    let mut s = StreamWebSocket::connect(&url).unwrap(); // 64 KiB buffer
+    let bytes = data(10 * 1000 + 60_000 + (2 << 20) + 5 + 100);
+    let (small, rest) = bytes.split_at(10 * 1000);
+    let (medium, rest) = rest.split_at(60_000);
+    let (large, tail) = rest.split_at((2 << 20) + 5);
+    for piece in small.chunks(1000) {
+        s.write_all(piece).unwrap();
+    }
+    s.write_all(medium).unwrap(); // fills the buffer: one 64 KiB message
+    s.write_all(large).unwrap(); // tops the rest up, then 1 MiB messages
+    s.write_all(tail).unwrap();
+    s.close(1000, "").unwrap(); // flushes the last 100 bytes first
+    let (sizes, all) = peer.join().unwrap();
+    assert!(all == bytes, "the bytes arrived changed or out of order");
+    assert_eq!(sizes, [65_536, 65_536, 1 << 20, 987_509, 100]);
+}
