@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench                 # full run, under 5 minutes on 2 cores
-//! cargo run --release --example bench -- --quick      # a ~15 s pass (fewer, shorter runs)
+//! cargo run --release --example bench -- --quick      # a ~30 s pass (fewer, shorter runs)
 //! cargo run --release --example bench -- --only echo  # one row kind (repeat or comma-separate)
 //! cargo run --release --example bench -- --runs 9     # more repetitions per figure
 //! ```
@@ -15,7 +15,7 @@
 //! `taskset -c 1`; the "1 core" echo rows start it under `taskset -c 0`.
 //! Without `taskset` everything runs unpinned and the output says so.
 //!
-//! Row kinds (`--only` names):
+//! Row kinds (`--only` names), in output order:
 //!
 //! - `echo`: 16 B text round trips, p50 and p99 in µs (lower is better), on
 //!   2 cores and on 1 core: a wsock `MessageWebSocket` client against a wsock
@@ -36,47 +36,71 @@
 //!   it outruns both receivers and the row measures the receiving side.
 //! - `1mib`, `16mib`: binary one way in MB/s (MB = 10^6 bytes), send side as
 //!   in `send64` (tungstenite sink); `1mib` adds raw TCP 1 MiB writes.
+//! - `stream`: 1 GiB (256 MiB with `--quick`) through a
+//!   `StreamWebSocket` client in 64 KiB writes and in 1 MiB writes, MB/s: a
+//!   wsock `accept_stream` server learns the total from the URL's query
+//!   (`?bytes=N`), reads it with a 1 MiB buffer and acks with the count (8
+//!   bytes); the clock runs from the first write to the ack. The reference
+//!   is raw TCP with the same write sizes into a sink that reads with a
+//!   1 MiB buffer until FIN and answers the count.
+//! - `wss`: over rustls (ring), with a throwaway CA and server certificate
+//!   made by rcgen in the parent and handed to the children in environment
+//!   variables (PEM). 16 B text echo, p50 and p99 µs: a wsock client
+//!   (`root_certificate_pem`) against a wsock `Server` built with `tls_pem`,
+//!   beside a blocking tungstenite client against a tungstenite echo server,
+//!   both over `rustls::StreamOwned`. 1 MiB binary one way, MB/s: wsock and
+//!   tungstenite clients send to the same tungstenite-over-rustls sink, as
+//!   in `1mib`.
+//! - `idle`: 1,000, 5,000 and 10,000 connections (only 1,000 with
+//!   `--quick`), medians of 3 runs, each run's server in a fresh child.
+//!   Under test: a wsock `Server` accepting into one `Hub`, one thread
+//!   echoing through it (as `examples/chat_server.rs`); the reference: a
+//!   tungstenite server with one thread per connection (`accept` and a
+//!   read/echo loop, default config). The load generator (this process,
+//!   4 threads) opens the connections over raw TCP with a hand-written
+//!   upgrade request (a fixed `Sec-WebSocket-Key`); then each connection
+//!   sends one masked 16 B text frame and reads its echo; then all stay
+//!   idle while the server's `VmRSS` and `Threads` are read from
+//!   `/proc/<child pid>/status`. Lines: the time to connect all (TCP and
+//!   the 101 response, in s), the server's RSS (MiB), its RSS above its
+//!   baseline (read before the first connection) per connection (KiB),
+//!   and its thread count. Then the connections are closed and the bench
+//!   waits (bounded) until the server's thread count falls back. Each
+//!   connection takes a descriptor in both processes: with `ulimit -n`
+//!   below 12,000 some fail, and the line says how many got through.
+//! - `limit`: a wsock hub server with `max_connections(10_000)` and 12,000
+//!   connections attempted as in `idle` (4 threads): how many were answered
+//!   101 and how many 503, and how many of the 101s still echo afterwards.
+//!   Included in the default run, not in `--quick`.
 //!
 //! Every figure is the median of `--runs` runs (5; 3 with `--quick`), the
-//! runs of a row's variants interleaved so drift hits them alike. Every loop
-//! is bounded in count and in time. TCP_NODELAY is on everywhere.
+//! runs of a row's variants interleaved so drift hits them alike (`idle`:
+//! at most 3 runs; `limit`: one). Every loop is bounded in count and in time.
+//! TCP_NODELAY is on everywhere.
 //!
 //! To profile the server side, set `BENCH_SERVER_WRAPPER`, e.g.
 //! `BENCH_SERVER_WRAPPER="valgrind --tool=callgrind" bench --only recv64 --quick`
-//! (the client side: run the bench itself under the profiler).
-//!
-//! Rows for stream mode, wss and idle connections come with those features:
-//! see [`LATER`] and the `match` in `main`.
+//! (the client side: run the bench itself under the profiler). The `idle`
+//! rows read the child's `/proc` entry, so they measure the wrapper then.
 
 use std::error::Error;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Bytes, Message as Wire, Utf8Bytes};
-use wsock::{Message, MessageWebSocket, Server};
+use wsock::{Hub, HubEvent, Message, MessageWebSocket, Request, Server, StreamWebSocket};
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-/// Row kinds not measured yet, and what they wait for.
-const LATER: &[(&str, &str)] = &[
-    (
-        "stream",
-        "1 GiB in 64 KiB / 1 MiB writes vs raw TCP: waits for StreamWebSocket",
-    ),
-    (
-        "wss",
-        "1 MiB one way and 16 B echo over rustls: waits for TLS",
-    ),
-    (
-        "idle",
-        "10,000 idle connections (RSS, threads, connect time): the scale issue",
-    ),
+/// Row kinds, in output order.
+const ROWS: &[&str] = &[
+    "echo", "send64", "recv64", "1mib", "16mib", "stream", "wss", "idle", "limit",
 ];
-/// Row kinds measured now, in output order.
-const ROWS: &[&str] = &["echo", "send64", "recv64", "1mib", "16mib"];
+/// Row kinds a `--quick` run leaves out (unless named with `--only`).
+const NOT_QUICK: &[&str] = &["limit"];
 
 const ECHO_TEXT: &str = "0123456789abcdef"; // 16 bytes
 /// Limit for any single wait on a peer (ack, handshake, close).
@@ -85,6 +109,23 @@ const PEER_WAIT: Duration = Duration::from_secs(60);
 const LOAD_SAMPLE: Duration = Duration::from_millis(300);
 /// Upper bound of bytes sent in one large-message run.
 const LARGE_RUN_BYTES: usize = 2 << 30;
+/// Time bound of one stream run (at 1 GiB, slower than 18 MB/s is an error).
+const STREAM_TIME: Duration = Duration::from_secs(60);
+/// Runs of each `idle` figure at most (fewer with `--runs` below it).
+const IDLE_RUNS: usize = 3;
+/// Load-generator threads of the `idle` and `limit` rows.
+const LOAD_THREADS: usize = 4;
+/// Time bound of each phase (connecting all, echoing on all) of an idle run.
+const IDLE_PHASE_TIME: Duration = Duration::from_secs(60);
+/// Limit for a single connect, write or read of the load generator.
+const IDLE_IO_WAIT: Duration = Duration::from_secs(10);
+/// How long a server may take to let go of closed connections.
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+/// The `limit` row: the server's `max_connections`, and attempts.
+const LIMIT_MAX: usize = 10_000;
+const LIMIT_ATTEMPTS: usize = 12_000;
+/// Children's environment: the `wsock-hub-echo` server's `max_connections`.
+const MAX_CONNECTIONS_ENV: &str = "BENCH_MAX_CONNECTIONS";
 
 /// How much to measure.
 struct Plan {
@@ -97,6 +138,10 @@ struct Plan {
     echo_warmup: usize,
     /// Time bound of one echo run.
     echo_time: Duration,
+    /// Bytes of one stream run.
+    stream_bytes: usize,
+    /// Connection counts of the idle rows.
+    idle_counts: &'static [usize],
     pinned: bool,
 }
 
@@ -125,9 +170,6 @@ fn main() -> Res<()> {
         }
     }
     for o in &only {
-        if let Some((_, what)) = LATER.iter().find(|(n, _)| n == o) {
-            return Err(format!("{o} is not measured yet ({what})").into());
-        }
         if !ROWS.contains(&o.as_str()) {
             return Err(format!("unknown row kind {o:?}; known: {}", ROWS.join(", ")).into());
         }
@@ -140,6 +182,8 @@ fn main() -> Res<()> {
             echo_trips: 2_000,
             echo_warmup: 200,
             echo_time: Duration::from_secs(1),
+            stream_bytes: 256 << 20,
+            idle_counts: &[1_000],
             pinned,
         }
     } else {
@@ -150,6 +194,8 @@ fn main() -> Res<()> {
             echo_trips: 10_000,
             echo_warmup: 1_000,
             echo_time: Duration::from_secs(3),
+            stream_bytes: 1 << 30,
+            idle_counts: &[1_000, 5_000, 10_000],
             pinned,
         }
     };
@@ -171,7 +217,12 @@ fn main() -> Res<()> {
     let mut table = Vec::new();
     let mut loads = Vec::new();
     for row in ROWS {
-        if !only.is_empty() && !only.iter().any(|o| o == row) {
+        let wanted = if only.is_empty() {
+            !(quick && NOT_QUICK.contains(row))
+        } else {
+            only.iter().any(|o| o == row)
+        };
+        if !wanted {
             continue;
         }
         let busy = other_load();
@@ -188,8 +239,13 @@ fn main() -> Res<()> {
             "recv64" => table.extend(receive_row(&plan)?),
             "1mib" => table.extend(send_rows(&plan, 1 << 20, false)?),
             "16mib" => table.extend(send_rows(&plan, 16 << 20, false)?),
-            // Place for the later rows: "stream" => stream_rows(&plan)?,
-            // "wss" => wss_rows(&plan)?, "idle" => idle_rows(&plan)?.
+            "stream" => table.extend(stream_rows(&plan)?),
+            #[cfg(feature = "tls")]
+            "wss" => table.extend(tls::wss_rows(&plan)?),
+            #[cfg(not(feature = "tls"))]
+            "wss" => eprintln!("  skipped: built without the tls feature"),
+            "idle" => table.extend(idle_rows(&plan)?),
+            "limit" => table.extend(limit_rows(&plan)?),
             _ => unreachable!("checked above"),
         }
     }
@@ -208,8 +264,19 @@ struct Line {
     reference: f64,
     reference_name: &'static str,
     higher_is_better: bool,
-    /// The issue's target for the ratio: at least (higher is better) or at most.
-    target: Option<f64>,
+    /// The issue's target, if it set one.
+    target: Option<Target>,
+}
+
+/// What a line should reach.
+#[derive(Clone, Copy)]
+enum Target {
+    /// wsock / reference: at least this (higher is better) or at most.
+    Ratio(f64),
+    /// wsock's own figure: at least this (higher is better) or at most.
+    Figure(f64),
+    /// wsock's own figure: exactly this.
+    Exactly(f64),
 }
 
 /// 16 B text echo, p50 and p99, with the server on its own core (`cores` 2)
@@ -222,8 +289,11 @@ fn echo_rows(plan: &Plan, cores: usize) -> Res<Vec<Line>> {
     // p50 and p99 of each run: wsock, tungstenite, raw TCP.
     let (mut w, mut t, mut r) = (Runs::default(), Runs::default(), Runs::default());
     for run in 0..plan.runs {
-        let trips = w.add(echo_wsock(wsock_server.port, plan)?);
-        t.add(echo_tungstenite(tung_server.port, plan)?);
+        let trips = w.add(echo_wsock(wsock_client(wsock_server.port)?, plan)?);
+        t.add(echo_tungstenite(
+            tungstenite_client(tung_server.port)?,
+            plan,
+        )?);
         r.add(echo_raw(raw_server.port, plan)?);
         eprintln!(
             "  {cores} core(s), run {}: p50 wsock {:.1} tungstenite {:.1} raw {:.1} µs; \
@@ -244,13 +314,13 @@ fn echo_rows(plan: &Plan, cores: usize) -> Res<Vec<Line>> {
         (true, _) => "2 cores",
     };
     let name = |p: &str| format!("echo 16 B text, {cores_name}, {p} µs (lower is better)");
-    let line = |row: String, w: &[f64], r: &[f64], rn, target| Line {
+    let line = |row: String, w: &[f64], r: &[f64], rn, target: Option<f64>| Line {
         row,
         wsock: median(w),
         reference: median(r),
         reference_name: rn,
         higher_is_better: false,
-        target,
+        target: target.map(Target::Ratio),
     };
     Ok(vec![
         line(name("p50"), &w.p50, &t.p50, "tungstenite", Some(p50_target)),
@@ -279,13 +349,19 @@ fn send_rows(plan: &Plan, size: usize, small: bool) -> Res<Vec<Line>> {
     let payload = vec![0x5au8; size];
     let (mut w1, mut w4, mut tung, mut raw) = (vec![], vec![], vec![], vec![]);
     for run in 0..plan.runs {
-        let w = send_wsock(sink.port, &payload, 1, max, plan.run_time)?;
-        let t = send_tungstenite(sink.port, &payload, max, plan.run_time, false)?;
+        let w = send_wsock(wsock_client(sink.port)?, &payload, 1, max, plan.run_time)?;
+        let t = send_tungstenite(
+            tungstenite_client(sink.port)?,
+            &payload,
+            max,
+            plan.run_time,
+            false,
+        )?;
         w1.push(w.per_second(small));
         tung.push(t.per_second(small));
         let mut more = String::new();
         if small {
-            let w = send_wsock(sink.port, &payload, 4, max, plan.run_time)?;
+            let w = send_wsock(wsock_client(sink.port)?, &payload, 4, max, plan.run_time)?;
             w4.push(w.per_second(true));
             more = format!("; wsock 4 threads {}", w.show(true));
         }
@@ -310,7 +386,7 @@ fn send_rows(plan: &Plan, size: usize, small: bool) -> Res<Vec<Line>> {
         reference: median(&tung),
         reference_name: "tungstenite",
         higher_is_better: true,
-        target: Some(target),
+        target: Some(Target::Ratio(target)),
     }];
     if small {
         lines.push(Line {
@@ -319,7 +395,7 @@ fn send_rows(plan: &Plan, size: usize, small: bool) -> Res<Vec<Line>> {
             reference: median(&tung),
             reference_name: "tungstenite, 1 thread",
             higher_is_better: true,
-            target: Some(1.0),
+            target: Some(Target::Ratio(1.0)),
         });
     }
     if !raw.is_empty() {
@@ -348,8 +424,20 @@ fn receive_row(plan: &Plan) -> Res<Vec<Line>> {
     let max = plan.small_max * 4;
     let (mut w, mut t) = (vec![], vec![]);
     for run in 0..plan.runs {
-        let a = send_tungstenite(wsock_sink.port, &payload, max, plan.run_time, true)?;
-        let b = send_tungstenite(tung_sink.port, &payload, max, plan.run_time, true)?;
+        let a = send_tungstenite(
+            tungstenite_client(wsock_sink.port)?,
+            &payload,
+            max,
+            plan.run_time,
+            true,
+        )?;
+        let b = send_tungstenite(
+            tungstenite_client(tung_sink.port)?,
+            &payload,
+            max,
+            plan.run_time,
+            true,
+        )?;
         w.push(a.per_second(true));
         t.push(b.per_second(true));
         eprintln!(
@@ -365,8 +453,418 @@ fn receive_row(plan: &Plan) -> Res<Vec<Line>> {
         reference: median(&t),
         reference_name: "tungstenite read loop",
         higher_is_better: true,
-        target: Some(0.9),
+        target: Some(Target::Ratio(0.9)),
     }])
+}
+
+/// Stream mode: `plan.stream_bytes` in 64 KiB and in 1 MiB writes through
+/// a wsock `StreamWebSocket` into a wsock `accept_stream` sink, beside the
+/// same writes on raw TCP into a raw sink.
+fn stream_rows(plan: &Plan) -> Res<Vec<Line>> {
+    let core = plan.pinned.then_some(1);
+    let wsock_sink = Peer::start("wsock-stream-sink", core)?;
+    let raw_sink = Peer::start("raw-sink", core)?;
+    let mut lines = Vec::new();
+    for (write, target) in [(64 << 10, Some(0.8)), (1 << 20, None)] {
+        let payload = vec![0x5au8; write];
+        let count = plan.stream_bytes / write;
+        let (mut w, mut r) = (vec![], vec![]);
+        for run in 0..plan.runs {
+            let a = stream_wsock(wsock_sink.port, &payload, count)?;
+            let b = send_raw(raw_sink.port, &payload, count, STREAM_TIME)?;
+            if b.messages != count as u64 {
+                return Err(format!("raw TCP sent only {} of {count} writes", b.messages).into());
+            }
+            w.push(a.per_second(false));
+            r.push(b.per_second(false));
+            eprintln!(
+                "  {} writes, run {}: wsock {}; raw TCP {}",
+                size_name(write),
+                run + 1,
+                a.show(false),
+                b.show(false)
+            );
+        }
+        lines.push(Line {
+            row: format!(
+                "stream {} in {} writes, MB/s (higher is better)",
+                size_name(plan.stream_bytes),
+                size_name(write)
+            ),
+            wsock: median(&w),
+            reference: median(&r),
+            reference_name: if write == 1 << 20 {
+                "raw TCP 1 MiB writes"
+            } else {
+                "raw TCP 64 KiB writes"
+            },
+            higher_is_better: true,
+            target: target.map(Target::Ratio),
+        });
+    }
+    Ok(lines)
+}
+
+/// Idle connections: for each count, a wsock hub server and a tungstenite
+/// thread-per-connection server, each run in a fresh child, runs interleaved.
+fn idle_rows(plan: &Plan) -> Res<Vec<Line>> {
+    let runs = plan.runs.min(IDLE_RUNS);
+    let mut lines = Vec::new();
+    for &n in plan.idle_counts {
+        let (mut w, mut t) = (vec![], vec![]);
+        for _ in 0..runs {
+            w.push(idle_run(plan, "wsock-hub-echo", n, &[])?);
+            t.push(idle_run(plan, "tungstenite-threads-echo", n, &[])?);
+        }
+        let mut name = format!("idle {} connections", figure(n as f64));
+        for (who, all) in [("wsock", &w), ("tungstenite", &t)] {
+            let upgraded = all.iter().map(|r| r.upgraded).min().unwrap_or(0);
+            let echoed = all.iter().map(|r| r.echoed).min().unwrap_or(0);
+            if upgraded < n || echoed < upgraded {
+                name += &format!(
+                    " ({who}: only {} upgraded, {} echoed in the worst run)",
+                    figure(upgraded as f64),
+                    figure(echoed as f64)
+                );
+            }
+        }
+        let big = n >= 10_000;
+        let line = |what: &str, figure: fn(&IdleRun) -> f64, target: Option<Target>| {
+            let of = |all: &[IdleRun]| median(&all.iter().map(figure).collect::<Vec<_>>());
+            Line {
+                row: format!("{name}: {what} (lower is better)"),
+                wsock: of(&w),
+                reference: of(&t),
+                reference_name: "tungstenite, thread per connection",
+                higher_is_better: false,
+                target,
+            }
+        };
+        lines.extend([
+            line(
+                "time to connect all (TCP + 101), s",
+                |r| r.connect_secs,
+                big.then_some(Target::Figure(5.0)),
+            ),
+            line(
+                "server RSS after one echo each, MiB",
+                IdleRun::rss_mib,
+                big.then_some(Target::Figure(256.0)),
+            ),
+            line(
+                "server RSS above its baseline, KiB per connection",
+                IdleRun::kib_per_connection,
+                None,
+            ),
+            line("server threads", |r| r.threads as f64, None),
+        ]);
+    }
+    Ok(lines)
+}
+
+/// The connection limit: a wsock hub server with `max_connections` of
+/// [`LIMIT_MAX`], [`LIMIT_ATTEMPTS`] connections attempted.
+fn limit_rows(plan: &Plan) -> Res<Vec<Line>> {
+    let max = LIMIT_MAX.to_string();
+    let run = idle_run(
+        plan,
+        "wsock-hub-echo",
+        LIMIT_ATTEMPTS,
+        &[(MAX_CONNECTIONS_ENV, &max)],
+    )?;
+    let name = format!(
+        "limit: max_connections({}), {} connections attempted",
+        figure(LIMIT_MAX as f64),
+        figure(LIMIT_ATTEMPTS as f64)
+    );
+    let line = |what: &str, v: usize, expected: usize| Line {
+        row: format!("{name}: {what}"),
+        wsock: v as f64,
+        reference: f64::NAN,
+        reference_name: "none",
+        higher_is_better: true,
+        target: Some(Target::Exactly(expected as f64)),
+    };
+    let mut lines = vec![
+        line("answered 101", run.upgraded, LIMIT_MAX),
+        line("answered 503", run.refused, LIMIT_ATTEMPTS - LIMIT_MAX),
+        line("of the 101s, echo afterwards", run.echoed, LIMIT_MAX),
+    ];
+    if run.failed > 0 {
+        lines.push(line("failed otherwise", run.failed, 0));
+    }
+    Ok(lines)
+}
+
+// ---------------------------------------------------------------------------
+// Idle connections: the load generator (this process)
+// ---------------------------------------------------------------------------
+
+/// What one idle run saw.
+struct IdleRun {
+    /// Connections answered 101, 503, and neither (errors, other statuses).
+    upgraded: usize,
+    refused: usize,
+    failed: usize,
+    /// Upgraded connections whose one message came back.
+    echoed: usize,
+    connect_secs: f64,
+    baseline_kib: u64,
+    rss_kib: u64,
+    threads: u64,
+}
+
+impl IdleRun {
+    fn rss_mib(&self) -> f64 {
+        self.rss_kib as f64 / 1024.0
+    }
+
+    fn kib_per_connection(&self) -> f64 {
+        self.rss_kib.saturating_sub(self.baseline_kib) as f64 / self.upgraded.max(1) as f64
+    }
+}
+
+/// Starts `role` in a fresh child, opens `attempts` connections, echoes one
+/// message on each upgraded one, reads the child's RSS and threads, closes
+/// everything and waits (bounded) for the child's thread count to fall back.
+fn idle_run(plan: &Plan, role: &str, attempts: usize, env: &[(&str, &str)]) -> Res<IdleRun> {
+    let peer = Peer::start_with(role, plan.pinned.then_some(1), env)?;
+    let pid = peer.child.id();
+    std::thread::sleep(Duration::from_millis(200)); // let the child settle
+    let (baseline_kib, baseline_threads) = proc_status(pid)?;
+    let start = Instant::now();
+    let (mut connections, refused, failed, error) = open_all(peer.port, attempts);
+    let connect_secs = start.elapsed().as_secs_f64();
+    let echo_start = Instant::now();
+    let (echoed, echo_error) = echo_all(&mut connections);
+    let echo_secs = echo_start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(100));
+    let (rss_kib, threads) = proc_status(pid)?;
+    let run = IdleRun {
+        upgraded: connections.len(),
+        refused,
+        failed,
+        echoed,
+        connect_secs,
+        baseline_kib,
+        rss_kib,
+        threads,
+    };
+    eprintln!(
+        "  {role}, {attempts} attempted: {} upgraded, {refused} refused (503), {failed} failed, \
+         {echoed} echoed; connect {connect_secs:.2} s, echo {echo_secs:.2} s; server RSS \
+         {:.1} MiB (baseline {:.1} MiB, {:.1} KiB per connection above it), {threads} threads \
+         (baseline {baseline_threads})",
+        run.upgraded,
+        run.rss_mib(),
+        baseline_kib as f64 / 1024.0,
+        run.kib_per_connection(),
+    );
+    for e in [error, echo_error].into_iter().flatten() {
+        eprintln!("  {role}: first error: {e}");
+    }
+    drop(connections);
+    let drain = Instant::now();
+    let mut now_threads = threads;
+    while drain.elapsed() < DRAIN_TIME {
+        now_threads = proc_status(pid).map_or(0, |(_, t)| t);
+        if now_threads <= baseline_threads + 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if now_threads > baseline_threads + 2 {
+        eprintln!(
+            "  {role}: WARNING: {now_threads} threads {DRAIN_TIME:?} after the clients closed \
+             (baseline {baseline_threads})"
+        );
+    } else {
+        eprintln!(
+            "  {role}: back to {now_threads} threads {:.2} s after the clients closed",
+            drain.elapsed().as_secs_f64()
+        );
+    }
+    Ok(run)
+}
+
+/// `VmRSS` (KiB) and `Threads` of a process, from `/proc/<pid>/status`.
+fn proc_status(pid: u32) -> Res<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> Res<u64> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))?;
+        let number = line.split_whitespace().next().unwrap_or("");
+        Ok(number.parse()?)
+    };
+    Ok((field("VmRSS:")?, field("Threads:")?))
+}
+
+/// Opens `attempts` connections from [`LOAD_THREADS`] threads: TCP connect,
+/// upgrade request, response. Returns the upgraded connections, how many
+/// were answered 503 and how many failed otherwise, and the first error.
+fn open_all(port: u16, attempts: usize) -> (Vec<TcpStream>, usize, usize, Option<String>) {
+    let stop = Instant::now() + IDLE_PHASE_TIME;
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..LOAD_THREADS)
+            .map(|t| {
+                let share = attempts / LOAD_THREADS + usize::from(t < attempts % LOAD_THREADS);
+                s.spawn(move || {
+                    let (mut open, mut refused, mut failed, mut error) = (vec![], 0, 0, None);
+                    for _ in 0..share {
+                        if Instant::now() >= stop {
+                            failed += 1;
+                            error.get_or_insert_with(|| "out of time".to_owned());
+                            continue;
+                        }
+                        match raw_upgrade(port) {
+                            Ok(Ok(tcp)) => open.push(tcp),
+                            Ok(Err(503)) => refused += 1,
+                            Ok(Err(status)) => {
+                                failed += 1;
+                                error.get_or_insert_with(|| format!("answered {status}"));
+                            }
+                            Err(e) => {
+                                failed += 1;
+                                error.get_or_insert_with(|| e.to_string());
+                            }
+                        }
+                    }
+                    (open, refused, failed, error)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let (mut all, mut refused, mut failed, mut error) = (Vec::new(), 0, 0, None);
+    for r in results {
+        match r {
+            Ok((open, r, f, e)) => {
+                all.extend(open);
+                refused += r;
+                failed += f;
+                error = error.or(e);
+            }
+            Err(_) => error = Some("a load-generator thread panicked".into()),
+        }
+    }
+    (all, refused, failed, error)
+}
+
+/// Sends one masked 16 B text frame on every connection and reads its echo,
+/// from [`LOAD_THREADS`] threads. Returns how many came back, and the first error.
+fn echo_all(connections: &mut [TcpStream]) -> (usize, Option<String>) {
+    let stop = Instant::now() + IDLE_PHASE_TIME;
+    let chunk = connections.len().div_ceil(LOAD_THREADS).max(1);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = connections
+            .chunks_mut(chunk)
+            .map(|share| {
+                s.spawn(move || {
+                    let (mut echoed, mut error) = (0, None);
+                    for tcp in share {
+                        if Instant::now() >= stop {
+                            error.get_or_insert_with(|| "out of time".to_owned());
+                            break;
+                        }
+                        match raw_echo_once(tcp) {
+                            Ok(()) => echoed += 1,
+                            Err(e) => {
+                                error.get_or_insert_with(|| e.to_string());
+                            }
+                        }
+                    }
+                    (echoed, error)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let (mut echoed, mut error) = (0, None);
+    for r in results {
+        match r {
+            Ok((n, e)) => {
+                echoed += n;
+                error = error.or(e);
+            }
+            Err(_) => error = Some("a load-generator thread panicked".into()),
+        }
+    }
+    (echoed, error)
+}
+
+/// Connects and sends an upgrade request by hand (a fixed key); returns
+/// the connection on 101, else the status the server answered.
+fn raw_upgrade(port: u16) -> Res<Result<TcpStream, u16>> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut tcp = TcpStream::connect_timeout(&addr, IDLE_IO_WAIT)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(IDLE_IO_WAIT))?;
+    tcp.set_write_timeout(Some(IDLE_IO_WAIT))?;
+    let request = format!(
+        "GET /bench HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes())?;
+    // The server sends nothing after its 101 before the echo; after any
+    // other status, the rest does not matter.
+    let mut head = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    let end = loop {
+        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if head.len() > 4096 {
+            return Err("a response head over 4 KiB".into());
+        }
+        let n = tcp.read(&mut chunk)?;
+        if n == 0 {
+            return Err("closed before its response was complete".into());
+        }
+        head.extend_from_slice(&chunk[..n]);
+    };
+    let status = std::str::from_utf8(&head[..end])
+        .ok()
+        .and_then(|h| h.strip_prefix("HTTP/1.1 "))
+        .and_then(|h| h.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or("not an HTTP/1.1 response")?;
+    if status == 101 && head.len() > end {
+        return Err("bytes after the 101 response".into());
+    }
+    Ok(if status == 101 { Ok(tcp) } else { Err(status) })
+}
+
+/// One masked 16 B text frame, and its echo (pings before it are skipped).
+fn raw_echo_once(tcp: &mut TcpStream) -> Res<()> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81, 0x80 | ECHO_TEXT.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(ECHO_TEXT.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&frame)?;
+    for _ in 0..4 {
+        let mut header = [0u8; 2];
+        tcp.read_exact(&mut header)?;
+        let len = match header[1] & 0x7f {
+            126 => {
+                let mut ext = [0u8; 2];
+                tcp.read_exact(&mut ext)?;
+                u16::from_be_bytes(ext) as usize
+            }
+            127 => return Err("an unexpectedly large frame".into()),
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload)?;
+        match header[0] & 0x0f {
+            0x1 if payload == ECHO_TEXT.as_bytes() => return Ok(()),
+            0x9 | 0xa => continue, // a keepalive ping or pong
+            op => return Err(format!("unexpected frame (opcode {op}, {len} bytes)").into()),
+        }
+    }
+    Err("no echo among the first frames".into())
 }
 
 // ---------------------------------------------------------------------------
@@ -393,8 +891,7 @@ fn echo_loop(plan: &Plan, mut trip: impl FnMut() -> Res<()>) -> Res<Vec<f64>> {
     Ok(times)
 }
 
-fn echo_wsock(port: u16, plan: &Plan) -> Res<Vec<f64>> {
-    let ws = MessageWebSocket::connect(&url(port))?;
+fn echo_wsock(ws: MessageWebSocket, plan: &Plan) -> Res<Vec<f64>> {
     let times = echo_loop(plan, || {
         ws.send_text(ECHO_TEXT)?;
         match ws.recv_timeout(PEER_WAIT)? {
@@ -406,8 +903,7 @@ fn echo_wsock(port: u16, plan: &Plan) -> Res<Vec<f64>> {
     Ok(times)
 }
 
-fn echo_tungstenite(port: u16, plan: &Plan) -> Res<Vec<f64>> {
-    let mut ws = tungstenite_client(port)?;
+fn echo_tungstenite<S: Tcp>(mut ws: tungstenite::WebSocket<S>, plan: &Plan) -> Res<Vec<f64>> {
     let text = Utf8Bytes::from_static(ECHO_TEXT);
     let times = echo_loop(plan, || {
         ws.send(Wire::Text(text.clone()))?;
@@ -482,8 +978,13 @@ fn check_ack(ack: &str, messages: u64, size: usize) -> Res<()> {
 
 /// Sends `payload` from `threads` threads sharing one wsock socket until
 /// `max` messages in all or `time` has passed, then "done"; waits for the ack.
-fn send_wsock(port: u16, payload: &[u8], threads: usize, max: usize, time: Duration) -> Res<Moved> {
-    let ws = MessageWebSocket::connect(&url(port))?;
+fn send_wsock(
+    ws: MessageWebSocket,
+    payload: &[u8],
+    threads: usize,
+    max: usize,
+    time: Duration,
+) -> Res<Moved> {
     let (start, cpu) = (Instant::now(), cpu_seconds());
     let stop = start + time;
     let send_share = |tx: &wsock::Sender, share: usize| -> Res<u64> {
@@ -527,14 +1028,13 @@ fn send_wsock(port: u16, payload: &[u8], threads: usize, max: usize, time: Durat
 /// The same with a blocking tungstenite client: `send` (write and flush)
 /// per message, or with `batched` `write` only, so tungstenite's 128 KiB
 /// write buffer goes out when full (a sender faster than any receiver).
-fn send_tungstenite(
-    port: u16,
+fn send_tungstenite<S: Tcp>(
+    mut ws: tungstenite::WebSocket<S>,
     payload: &[u8],
     max: usize,
     time: Duration,
     batched: bool,
 ) -> Res<Moved> {
-    let mut ws = tungstenite_client(port)?;
     let data = Bytes::copy_from_slice(payload);
     let (start, cpu) = (Instant::now(), cpu_seconds());
     let stop = start + time;
@@ -593,11 +1093,50 @@ fn send_raw(port: u16, payload: &[u8], max: usize, time: Duration) -> Res<Moved>
     })
 }
 
+/// Stream mode: `count` writes of `payload` through a `StreamWebSocket`,
+/// then a flush; the sink (told the total in the URL) acks the byte count.
+fn stream_wsock(port: u16, payload: &[u8], count: usize) -> Res<Moved> {
+    let total = (payload.len() * count) as u64;
+    let mut s = StreamWebSocket::connect(&format!("ws://127.0.0.1:{port}/stream?bytes={total}"))?;
+    s.set_read_timeout(Some(PEER_WAIT))?;
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    let stop = start + STREAM_TIME;
+    for i in 0..count {
+        if i % 16 == 0 && Instant::now() >= stop {
+            return Err(format!("stream: {i} of {count} writes in {STREAM_TIME:?}").into());
+        }
+        s.write_all(payload)?;
+    }
+    s.flush()?;
+    let mut ack = [0u8; 8];
+    s.read_exact(&mut ack)?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds() - cpu) / secs;
+    if u64::from_le_bytes(ack) != total {
+        return Err(format!(
+            "stream sink counted {} of {total} bytes",
+            u64::from_le_bytes(ack)
+        )
+        .into());
+    }
+    s.close(1000, "")?;
+    Ok(Moved {
+        messages: count as u64,
+        bytes: total,
+        secs,
+        cpu,
+    })
+}
+
 fn raw_client(port: u16) -> Res<TcpStream> {
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
     tcp.set_nodelay(true)?;
     tcp.set_read_timeout(Some(PEER_WAIT))?;
     Ok(tcp)
+}
+
+fn wsock_client(port: u16) -> Res<MessageWebSocket> {
+    Ok(MessageWebSocket::connect(&url(port))?)
 }
 
 fn tungstenite_client(port: u16) -> Res<tungstenite::WebSocket<TcpStream>> {
@@ -606,9 +1145,23 @@ fn tungstenite_client(port: u16) -> Res<tungstenite::WebSocket<TcpStream>> {
     Ok(ws)
 }
 
+/// A stream a tungstenite client runs over: TCP, or TLS over TCP.
+trait Tcp: Read + Write {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Tcp for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
 /// Closes a tungstenite client and waits (bounded) for the server's close.
-fn tungstenite_close(mut ws: tungstenite::WebSocket<TcpStream>) {
-    let _ = ws.get_ref().set_read_timeout(Some(Duration::from_secs(5)));
+fn tungstenite_close<S: Tcp>(mut ws: tungstenite::WebSocket<S>) {
+    let _ = ws
+        .get_ref()
+        .tcp()
+        .set_read_timeout(Some(Duration::from_secs(5)));
     let _ = ws.close(None);
     while ws.read().is_ok() {}
 }
@@ -628,6 +1181,11 @@ impl Peer {
     /// `BENCH_SERVER_WRAPPER` (split on spaces) goes before the bench in
     /// the command, e.g. `valgrind --tool=callgrind` to profile the servers.
     fn start(role: &str, core: Option<usize>) -> Res<Peer> {
+        Peer::start_with(role, core, &[])
+    }
+
+    /// The same, with these variables added to the child's environment.
+    fn start_with(role: &str, core: Option<usize>, env: &[(&str, &str)]) -> Res<Peer> {
         let mut argv: Vec<String> = Vec::new();
         if let Some(c) = core {
             argv.extend(["taskset".into(), "-c".into(), c.to_string()]);
@@ -639,6 +1197,7 @@ impl Peer {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .args(["--serve", role])
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -680,15 +1239,31 @@ fn serve(role: &str) -> Res<()> {
         let _ = io::copy(&mut io::stdin(), &mut io::sink());
         std::process::exit(0);
     });
-    if role.starts_with("wsock-") {
-        let server = Server::bind("127.0.0.1:0")?;
+    match role {
+        "wsock-hub-echo" => return serve_wsock_hub(),
+        "tungstenite-threads-echo" => return serve_tungstenite_threads(),
+        #[cfg(feature = "tls")]
+        "tungstenite-tls-echo" => return tls::serve_tungstenite(true),
+        #[cfg(feature = "tls")]
+        "tungstenite-tls-sink" => return tls::serve_tungstenite(false),
+        _ => {}
+    }
+    if let Some(kind) = role.strip_prefix("wsock-") {
+        let (kind, server) = match kind.strip_prefix("tls-") {
+            #[cfg(feature = "tls")]
+            Some(kind) => (kind, tls::wsock_server()?),
+            _ => (kind, Server::bind("127.0.0.1:0")?),
+        };
+        if !["echo", "sink", "stream-sink"].contains(&kind) {
+            return Err(format!("unknown role {role}").into());
+        }
         announce(server.local_addr()?.port())?;
         for request in server.incoming() {
-            let ws = request?.accept_message()?;
-            let served = match role {
-                "wsock-echo" => serve_wsock_echo(&ws),
-                "wsock-sink" => serve_wsock_sink(&ws),
-                _ => return Err(format!("unknown role {role}").into()),
+            let request = request?;
+            let served = match kind {
+                "stream-sink" => serve_wsock_stream_sink(request),
+                "echo" => accept(request).and_then(|ws| serve_wsock_echo(&ws)),
+                _ => accept(request).and_then(|ws| serve_wsock_sink(&ws)),
             };
             if let Err(e) = served {
                 eprintln!("{role}: {e}");
@@ -722,6 +1297,10 @@ fn announce(port: u16) -> Res<()> {
     Ok(())
 }
 
+fn accept(request: Request) -> Res<MessageWebSocket> {
+    Ok(request.accept_message()?)
+}
+
 fn serve_wsock_echo(ws: &MessageWebSocket) -> Res<()> {
     for m in ws.messages() {
         ws.send(m?)?;
@@ -744,12 +1323,98 @@ fn serve_wsock_sink(ws: &MessageWebSocket) -> Res<()> {
     Ok(())
 }
 
+/// Stream mode: reads the number of bytes the query names (`bytes=N`) with
+/// a 1 MiB buffer, acks the count (8 bytes, little endian), then reads until
+/// the client's close.
+fn serve_wsock_stream_sink(request: Request) -> Res<()> {
+    let total: u64 = request
+        .query()
+        .and_then(|q| q.strip_prefix("bytes="))
+        .and_then(|n| n.parse().ok())
+        .ok_or("no bytes=N in the query")?;
+    let mut s = request.accept_stream()?;
+    s.set_read_timeout(Some(PEER_WAIT))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    while got < total {
+        match s.read(&mut buf)? {
+            0 => break,
+            n => got += n as u64,
+        }
+    }
+    s.write_all(&got.to_le_bytes())?;
+    s.flush()?;
+    while s.read(&mut buf)? > 0 {}
+    Ok(())
+}
+
+/// The `idle` server under test: a wsock `Server` accepting into one `Hub`,
+/// and one thread echoing every message through it. `max_connections` from
+/// the environment ([`MAX_CONNECTIONS_ENV`]), else the default.
+fn serve_wsock_hub() -> Res<()> {
+    let mut builder = Server::builder();
+    if let Ok(max) = std::env::var(MAX_CONNECTIONS_ENV) {
+        builder = builder.max_connections(max.parse()?);
+    }
+    let server = builder.bind("127.0.0.1:0")?;
+    let hub = Hub::new();
+    let echoing = hub.clone();
+    std::thread::Builder::new()
+        .name("hub-echo".into())
+        .spawn(move || loop {
+            if let HubEvent::Message(from, message) = echoing.recv() {
+                let _ = from.send(message);
+            }
+        })?;
+    announce(server.local_addr()?.port())?;
+    for request in server.incoming() {
+        if let Err(e) = request.and_then(|r| r.accept_into(&hub)) {
+            eprintln!("wsock-hub-echo: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// The `idle` reference: tungstenite, one thread per connection (default
+/// config and stack size), `accept` and a read/echo loop.
+fn serve_tungstenite_threads() -> Res<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    announce(listener.local_addr()?.port())?;
+    for tcp in listener.incoming() {
+        let tcp = match tcp {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                eprintln!("tungstenite-threads-echo: accept: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let Ok(mut ws) = tungstenite::accept(tcp) else {
+                return;
+            };
+            // Ends at the client's close or reset, or at any error.
+            while let Ok(m) = ws.read() {
+                if (m.is_text() || m.is_binary()) && ws.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("tungstenite-threads-echo: cannot start a thread: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// A tungstenite server: echoes every message, or counts like the wsock sink.
-fn serve_tungstenite(tcp: TcpStream, echo: bool) -> Res<()> {
+fn serve_tungstenite<S: Read + Write>(stream: S, echo: bool) -> Res<()> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(64 << 20))
         .max_frame_size(Some(64 << 20));
-    let mut ws = tungstenite::accept_with_config(tcp, Some(config)).map_err(|e| e.to_string())?;
+    let mut ws =
+        tungstenite::accept_with_config(stream, Some(config)).map_err(|e| e.to_string())?;
     let (mut messages, mut bytes) = (0u64, 0u64);
     loop {
         match ws.read() {
@@ -791,6 +1456,229 @@ fn serve_raw_sink(mut tcp: TcpStream) -> Res<()> {
     }
     tcp.write_all(&total.to_le_bytes())?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// wss:// (both processes)
+// ---------------------------------------------------------------------------
+
+/// The `wss` rows and the TLS servers: rustls with the ring provider on
+/// both sides, a throwaway CA made by rcgen.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::sync::Arc;
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    use wsock::rustls::pki_types::pem::PemObject;
+    use wsock::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use wsock::rustls::{self, ClientConnection, ServerConnection, StreamOwned};
+
+    use super::*;
+
+    /// Children's environment: the server certificate and key (PEM).
+    const CERT_ENV: &str = "BENCH_TLS_CERT_PEM";
+    const KEY_ENV: &str = "BENCH_TLS_KEY_PEM";
+
+    type TlsClient = tungstenite::WebSocket<StreamOwned<ClientConnection, TcpStream>>;
+
+    impl Tcp for StreamOwned<ClientConnection, TcpStream> {
+        fn tcp(&self) -> &TcpStream {
+            &self.sock
+        }
+    }
+
+    /// A CA, and a server certificate for 127.0.0.1 and localhost it signed.
+    struct Pki {
+        ca_pem: String,
+        cert_pem: String,
+        key_pem: String,
+    }
+
+    fn make_pki() -> Res<Pki> {
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "wsock bench CA (throwaway)");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &ca)?;
+        Ok(Pki {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// rustls's defaults (TLS 1.3 and 1.2), trusting only the CA.
+    fn client_config(ca_pem: &str) -> Res<Arc<rustls::ClientConfig>> {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(ca?)?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+
+    fn wss_url(port: u16) -> String {
+        format!("wss://127.0.0.1:{port}/bench")
+    }
+
+    fn wsock_tls_client(port: u16, pki: &Pki) -> Res<MessageWebSocket> {
+        Ok(MessageWebSocket::builder()
+            .root_certificate_pem(pki.ca_pem.as_bytes())
+            .connect(&wss_url(port))?)
+    }
+
+    /// A blocking tungstenite client over `rustls::StreamOwned`.
+    fn tungstenite_tls_client(port: u16, config: &Arc<rustls::ClientConfig>) -> Res<TlsClient> {
+        let tcp = raw_client(port)?;
+        let name = ServerName::try_from("127.0.0.1")?;
+        let tls = ClientConnection::new(Arc::clone(config), name)?;
+        let (ws, _) = tungstenite::client(wss_url(port), StreamOwned::new(tls, tcp))
+            .map_err(|e| e.to_string())?;
+        Ok(ws)
+    }
+
+    /// 16 B echo (wsock against a wsock TLS server, tungstenite against a
+    /// tungstenite one) and 1 MiB one way (both into one tungstenite sink).
+    pub(super) fn wss_rows(plan: &Plan) -> Res<Vec<Line>> {
+        let pki = make_pki()?;
+        let env = [
+            (CERT_ENV, pki.cert_pem.as_str()),
+            (KEY_ENV, pki.key_pem.as_str()),
+        ];
+        let core = plan.pinned.then_some(1);
+        let wsock_echo = Peer::start_with("wsock-tls-echo", core, &env)?;
+        let tung_echo = Peer::start_with("tungstenite-tls-echo", core, &env)?;
+        let sink = Peer::start_with("tungstenite-tls-sink", core, &env)?;
+        let config = client_config(&pki.ca_pem)?;
+        {
+            // Both sides negotiate the same: show it once.
+            let ws = wsock_tls_client(wsock_echo.port, &pki)?;
+            let tung = tungstenite_tls_client(tung_echo.port, &config)?;
+            let conn = &tung.get_ref().conn;
+            let info = ws
+                .info()
+                .tls
+                .ok_or("a wss:// socket without TLS information")?;
+            eprintln!(
+                "  wsock: {} {}; tungstenite: {:?} {:?}",
+                info.version,
+                info.cipher_suite,
+                conn.protocol_version(),
+                conn.negotiated_cipher_suite().map(|c| c.suite())
+            );
+            ws.close(1000, "")?;
+            tungstenite_close(tung);
+        }
+        let payload = vec![0x5au8; 1 << 20];
+        let max = LARGE_RUN_BYTES / payload.len();
+        let (mut we, mut te) = (Runs::default(), Runs::default());
+        let (mut ws, mut ts) = (vec![], vec![]);
+        for run in 0..plan.runs {
+            we.add(echo_wsock(wsock_tls_client(wsock_echo.port, &pki)?, plan)?);
+            te.add(echo_tungstenite(
+                tungstenite_tls_client(tung_echo.port, &config)?,
+                plan,
+            )?);
+            let client = wsock_tls_client(sink.port, &pki)?;
+            let a = send_wsock(client, &payload, 1, max, plan.run_time)?;
+            let client = tungstenite_tls_client(sink.port, &config)?;
+            let b = send_tungstenite(client, &payload, max, plan.run_time, false)?;
+            ws.push(a.per_second(false));
+            ts.push(b.per_second(false));
+            eprintln!(
+                "  run {}: echo p50 wsock {:.1} tungstenite {:.1} µs; 1 MiB one way: wsock {}; \
+                 tungstenite {}",
+                run + 1,
+                we.p50[run],
+                te.p50[run],
+                a.show(false),
+                b.show(false)
+            );
+        }
+        let echo = |p: &str, w: &[f64], t: &[f64]| Line {
+            row: format!("wss: echo 16 B text, {p} µs (lower is better)"),
+            wsock: median(w),
+            reference: median(t),
+            reference_name: "tungstenite over rustls",
+            higher_is_better: false,
+            target: None,
+        };
+        Ok(vec![
+            echo("p50", &we.p50, &te.p50),
+            echo("p99", &we.p99, &te.p99),
+            Line {
+                row: "wss: 1 MiB binary one way, send side, MB/s (higher is better)".into(),
+                wsock: median(&ws),
+                reference: median(&ts),
+                reference_name: "tungstenite over rustls",
+                higher_is_better: true,
+                target: None,
+            },
+        ])
+    }
+
+    fn env_pem(name: &str) -> Res<String> {
+        std::env::var(name).map_err(|_| format!("{name} is not set").into())
+    }
+
+    /// The child's wsock `wss://` server.
+    pub(super) fn wsock_server() -> Res<Server> {
+        let (cert, key) = (env_pem(CERT_ENV)?, env_pem(KEY_ENV)?);
+        Ok(Server::builder()
+            .tls_pem(cert.as_bytes(), key.as_bytes())
+            .bind("127.0.0.1:0")?)
+    }
+
+    /// The child's tungstenite server over `rustls::StreamOwned`, serving
+    /// connections one after another: echo, or count like the sink.
+    pub(super) fn serve_tungstenite(echo: bool) -> Res<()> {
+        let (cert, key) = (env_pem(CERT_ENV)?, env_pem(KEY_ENV)?);
+        let chain = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<_, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())?;
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(ring())
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)?,
+        );
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        announce(listener.local_addr()?.port())?;
+        for tcp in listener.incoming() {
+            let tcp = tcp?;
+            tcp.set_nodelay(true)?;
+            let tls = ServerConnection::new(Arc::clone(&config))?;
+            if let Err(e) = super::serve_tungstenite(StreamOwned::new(tls, tcp), echo) {
+                eprintln!("tungstenite-tls: {e}");
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -960,6 +1848,10 @@ fn figure(v: f64) -> String {
         out
     } else if v >= 100.0 {
         format!("{v:.0}")
+    } else if v == 0.0 {
+        "0".into()
+    } else if v < 1.0 {
+        format!("{v:.2}")
     } else {
         format!("{v:.1}")
     }
@@ -970,36 +1862,45 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
     println!("|---|---:|---:|---|");
     for l in table {
         let ratio = l.wsock / l.reference;
+        let met = |ok: bool| if ok { "met" } else { "MISSED" };
+        let (at_least, sign) = match l.higher_is_better {
+            true => (true, "≥"),
+            false => (false, "≤"),
+        };
         let verdict = match l.target {
-            Some(t) if l.higher_is_better => {
-                format!(
-                    " (target ≥ {t:.2}: {})",
-                    if ratio >= t { "met" } else { "MISSED" }
-                )
-            }
-            Some(t) => format!(
-                " (target ≤ {t:.2}: {})",
-                if ratio <= t { "met" } else { "MISSED" }
+            Some(Target::Ratio(t)) => format!(
+                " (target {sign} {t:.2}: {})",
+                met(if at_least { ratio >= t } else { ratio <= t })
             ),
+            Some(Target::Figure(t)) => format!(
+                " (target: wsock {sign} {}: {})",
+                figure(t),
+                met(if at_least { l.wsock >= t } else { l.wsock <= t })
+            ),
+            Some(Target::Exactly(t)) => {
+                format!(" (expected {}: {})", figure(t), met(l.wsock == t))
+            }
             None => String::new(),
         };
+        let (reference, ratio) = if l.reference.is_nan() {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            (
+                format!("{} ({})", figure(l.reference), l.reference_name),
+                format!("{ratio:.2}"),
+            )
+        };
         println!(
-            "| {} | {} | {} ({}) | {ratio:.2}{verdict} |",
+            "| {} | {} | {reference} | {ratio}{verdict} |",
             l.row,
             figure(l.wsock),
-            figure(l.reference),
-            l.reference_name
         );
     }
     println!();
     println!(
         "Ratios are wsock / reference: above 1 is better for msg/s and MB/s rows, \
-         below 1 is better for µs rows."
+         below 1 is better for µs, s, MiB, KiB and thread rows."
     );
-    println!("Not measured yet:");
-    for (name, what) in LATER {
-        println!("- {name}: {what}");
-    }
     println!();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
@@ -1046,10 +1947,12 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
         tungstenite_version(),
         command_output("rustc", &["--version"]).unwrap_or_else(|| "rustc unknown".into())
     );
+    let idle_counts: Vec<String> = plan.idle_counts.iter().map(|&n| figure(n as f64)).collect();
     println!(
         "Counts: median of {} runs per figure{}; echo: {} warm-up + up to {} round trips \
          (≤ {:?}) per run; one way: sending for {:?} per run, at most {} 64 B messages \
-         or {} of large ones; total {:.0} s.",
+         or {} of large ones; stream: {} per run; idle: {} connections, {} runs, \
+         {LOAD_THREADS} client threads; total {:.0} s.",
         plan.runs,
         if quick { " (--quick)" } else { "" },
         plan.echo_warmup,
@@ -1058,6 +1961,9 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
         plan.run_time,
         plan.small_max,
         size_name(LARGE_RUN_BYTES),
+        size_name(plan.stream_bytes),
+        idle_counts.join(", "),
+        plan.runs.min(IDLE_RUNS),
         took.as_secs_f64()
     );
     println!(
