@@ -2,40 +2,46 @@
 //!
 //! ```text
 //!  caller threads                        reader thread (one per socket)
-//!  send() ─► encode (proto) ─► outbox ─► wire ─► socket      socket ─► decode (proto)
-//!                                 ▲                                     │
-//!                                 └──── pong / close replies ◄──────────┤
+//!  send() ─► encode ─► outbox ─► wire ─► socket      socket ─► decode (proto)
+//!                        ▲                                     │
+//!                        └──── pong / close replies ◄──────────┤
 //!  recv() ◄──────────────── mpsc channel ◄──────────── messages ◄───────┘
 //! ```
 //!
 //! **Threads.** The caller's threads send; the reader thread, which the
 //! socket owns, is the only one that reads the socket. It turns bytes into
 //! messages with tungstenite's protocol state and hands them over a std
-//! `mpsc` channel, so `recv` never touches the socket.
+//! `mpsc` channel (a batch per socket read), so `recv` never touches the
+//! socket.
 //!
 //! **Locks**, always taken in this order (a thread holding one may take a
 //! later one, never an earlier one):
 //!
 //! 1. `wire`: the right to write the socket, and the bytes taken from the
-//!    outbox that are not yet written. Held by a sender for its whole
-//!    message, which is why messages never interleave. The reader only ever
+//!    outbox that are not yet written. A sender takes it after queueing its
+//!    frame and writes everything queued up to that frame (so senders that
+//!    queue meanwhile share one system call); a message too large for the
+//!    outbox holds it for the whole frame. The reader only ever
 //!    `try_lock`s it, and then writes without blocking (`MSG_DONTWAIT`).
 //! 2. `proto`: tungstenite's `WebSocket<Pipe>`; the pipe holds the bytes the
-//!    reader has read and not yet decoded, and the outbox of encoded bytes.
-//!    Held only for in-memory work, never across a socket call.
-//! 3. `link`: the connection's lifecycle (close frames seen, first failure,
+//!    reader has read and not yet decoded. Held only for in-memory work,
+//!    never across a socket call. Releasing it moves what tungstenite wrote
+//!    (pongs, close frames) to the outbox.
+//! 3. `outbox`: encoded frames in the order they must leave, data and
+//!    control alike; held only to append or to take everything.
+//! 4. `link`: the connection's lifecycle (close frames seen, first failure,
 //!    deadlines); signalled by the `link_changed` condvar.
 //!
 //! **Blocking.** The reader blocks only in its socket read (with no timeout
 //! while the connection is idle between messages, with one-second slices
 //! while a deadline runs). A sender blocks in socket writes of at most
-//! [`WRITE_SLICE`](crate::transport::WRITE_SLICE) each, until its message is
+//! [`WRITE_SLICE`](crate::transport::WRITE_SLICE) each, until its frame is
 //! out or the send timeout passes. Bytes the reader queues (pongs, close
 //! replies) leave with the next writer, or with the reader's non-blocking
 //! write when no one holds `wire`; every holder of `wire` looks at the outbox
 //! once more after releasing it, so nothing is stranded.
 
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{
@@ -76,6 +82,8 @@ const KERNEL_ROUNDING: Duration = Duration::from_secs(2);
 /// A wire buffer grown past this (TLS records of a large piece) is released
 /// afterwards.
 const WIRE_KEEP: usize = 1 << 20;
+/// The most messages a new batch has room for before it grows.
+const BATCH_CAPACITY_MAX: usize = 4096;
 /// Messages larger than this go out in pieces of this size, so the wire
 /// buffers never grow with the message (a multiple of 4: see `send_pieces`).
 const PIECE: usize = 256 << 10;
@@ -270,6 +278,21 @@ struct Wire {
     written: usize,
     /// Plaintext just taken from the outbox, before sealing.
     plain: Vec<u8>,
+    /// Outbox position just past the last byte taken out of it.
+    taken_end: u64,
+    /// Outbox position up to which every byte is on the wire.
+    written_end: u64,
+}
+
+/// Encoded frames waiting for the wire, in the order they were queued: small
+/// data messages of any thread, and what tungstenite owes the peer (pongs,
+/// the close frame). One ordered queue, so a close frame can never overtake
+/// a message queued before it, nor a message follow it.
+#[derive(Debug, Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    /// Bytes ever queued: the outbox position just past the last one.
+    queued_end: u64,
 }
 
 /// The connection's lifecycle (guarded by `link`).
@@ -312,9 +335,11 @@ pub(crate) struct Shared {
     peer: String,
     pub(crate) protocol: Option<String>,
     proto: Mutex<WebSocket<Pipe>>,
-    /// The outbox may hold bytes (set under `proto`; see [`Proto`]).
+    outbox: Mutex<Outbox>,
+    /// The outbox holds bytes (changed only under `outbox`).
     outbox_dirty: AtomicBool,
-    /// tungstenite's state still allows data frames (cleared under `proto`).
+    /// Data frames may still be queued: tungstenite's state has not closed
+    /// (cleared under `outbox`, together with queueing the close frame).
     writable: AtomicBool,
     wire: Mutex<Wire>,
     link: Mutex<Link>,
@@ -355,6 +380,7 @@ pub(crate) fn start(
         peer,
         protocol,
         proto: Mutex::new(ws),
+        outbox: Mutex::new(Outbox::default()),
         outbox_dirty: AtomicBool::new(false),
         writable: AtomicBool::new(true),
         wire: Mutex::new(Wire::default()),
@@ -384,11 +410,11 @@ pub(crate) fn start(
     Ok(shared)
 }
 
-/// The locked protocol state. Releasing it publishes two facts for the lock-
-/// free fast paths of the senders: whether the outbox holds bytes, and
-/// whether data frames may still be sent. Whatever a thread queued before
-/// handing a message to the receiving side is thus seen by a sender that
-/// replies to it, and goes out first.
+/// The locked protocol state. Releasing it moves what tungstenite wrote
+/// (pongs, close frames) into the outbox, and, once tungstenite's state has
+/// closed, stops further data frames in the same step. Whatever a thread
+/// queued before handing a message to the receiving side is thus queued
+/// before any reply to it.
 struct Proto<'a> {
     ws: MutexGuard<'a, WebSocket<Pipe>>,
     shared: &'a Shared,
@@ -409,10 +435,18 @@ impl DerefMut for Proto<'_> {
 
 impl Drop for Proto<'_> {
     fn drop(&mut self) {
-        if !self.ws.get_ref().outbox.is_empty() {
+        let closing = !self.ws.can_write() && self.shared.writable.load(Relaxed);
+        let written = &mut self.ws.get_mut().outbox;
+        if written.is_empty() && !closing {
+            return;
+        }
+        let mut outbox = lock(&self.shared.outbox);
+        if !written.is_empty() {
+            outbox.queued_end += written.len() as u64;
+            outbox.bytes.append(written);
             self.shared.outbox_dirty.store(true, Release);
         }
-        if !self.ws.can_write() {
+        if closing {
             self.shared.writable.store(false, Release);
         }
     }
@@ -436,20 +470,29 @@ impl Shared {
         }
     }
 
-    /// Appends the outbox to `plain` (skipping the lock when nothing was
-    /// queued since the last time).
-    fn take_outbox(&self, plain: &mut Vec<u8>) {
-        if !self.outbox_dirty.load(Acquire) {
-            return;
+    /// Moves the outbox to the wire's plaintext (skipping the lock when
+    /// nothing was queued since the last time).
+    fn take_outbox(&self, wire: &mut Wire) {
+        if self.outbox_dirty.load(Acquire) {
+            let mut outbox = lock(&self.outbox);
+            take_into(&mut outbox, wire);
+            self.outbox_dirty.store(false, Relaxed);
         }
-        let mut ws = self.proto();
-        self.outbox_dirty.store(false, Relaxed);
-        let outbox = &mut ws.get_mut().outbox;
-        if plain.is_empty() {
-            std::mem::swap(outbox, plain);
-        } else {
-            plain.append(outbox);
+    }
+
+    /// Queues one data frame that `encode` appends; returns the outbox
+    /// position just past it.
+    fn enqueue(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<u64> {
+        let mut outbox = lock(&self.outbox);
+        if !self.writable.load(Relaxed) {
+            drop(outbox);
+            return Err(self.not_writable());
         }
+        let before = outbox.bytes.len();
+        encode(&mut outbox.bytes);
+        outbox.queued_end += (outbox.bytes.len() - before) as u64;
+        self.outbox_dirty.store(true, Release);
+        Ok(outbox.queued_end)
     }
 
     pub(crate) fn role(&self) -> Role {
@@ -506,24 +549,30 @@ impl Shared {
         Ok(())
     }
 
-    /// Sends one data message from a borrowed payload: the frame is encoded
-    /// straight into the wire buffer, with one copy of the payload (masked
-    /// by a client), and is on the wire when this returns.
+    /// Sends one data message from a borrowed payload, with one copy of the
+    /// payload (masked by a client); it is on the wire when this returns.
+    ///
+    /// A message of up to [`PIECE`] bytes is queued in the outbox, then its
+    /// sender takes the wire and writes all that is queued up to its own
+    /// frame, so concurrent senders share system calls (group commit): a
+    /// sender whose frame another one wrote meanwhile returns at once. A
+    /// larger message holds the wire for its whole frame instead.
     pub(crate) fn send_data(&self, text: bool, payload: &[u8], timeout: Duration) -> Result<()> {
         let deadline = deadline_after(timeout);
-        let mut wire = lock(&self.wire);
-        if !self.writable.load(Acquire) {
-            return Err(self.not_writable());
-        }
-        // What tungstenite queued before (a pong owed to a ping that came
-        // with the message this one may answer) goes first.
-        self.take_outbox(&mut wire.plain);
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        let mut wire;
         let result = if payload.len() <= PIECE {
-            encode_frame(&mut wire.plain, opcode, payload, mask);
-            self.drain(&mut wire, Some((deadline, timeout))).map(drop)
+            let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
+            wire = lock(&self.wire);
+            if wire.written_end >= end {
+                Ok(())
+            } else {
+                self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
+                    .map(drop)
+            }
         } else {
+            wire = lock(&self.wire);
             self.send_pieces(&mut wire, opcode, payload, mask, (deadline, timeout))
         };
         drop(wire);
@@ -553,16 +602,18 @@ impl Shared {
     /// deadline it blocks until all is written; without one it writes only
     /// what fits now and returns `Ok(false)` if bytes are left.
     fn drain(&self, wire: &mut Wire, deadline: Option<(Instant, Duration)>) -> Result<bool> {
-        self.drain_with(wire, deadline, true)
+        self.drain_until(wire, deadline, true, u64::MAX)
     }
 
-    /// [`drain`](Self::drain), taking the outbox too only if `with_outbox`
+    /// [`drain`](Self::drain), but done once the outbox is written up to
+    /// position `end`, and taking the outbox too only if `with_outbox`
     /// (never in the middle of a frame that goes out in pieces).
-    fn drain_with(
+    fn drain_until(
         &self,
         wire: &mut Wire,
         deadline: Option<(Instant, Duration)>,
         with_outbox: bool,
+        end: u64,
     ) -> Result<bool> {
         loop {
             if wire.written == wire.pending.len() {
@@ -571,17 +622,24 @@ impl Shared {
                 if wire.pending.capacity() > WIRE_KEEP {
                     wire.pending = Vec::new();
                 }
+                if wire.plain.is_empty() {
+                    wire.written_end = wire.taken_end;
+                    if wire.written_end >= end {
+                        return Ok(true);
+                    }
+                }
                 if with_outbox {
-                    // After a frame `send_data` encoded into `plain`, if any.
-                    self.take_outbox(&mut wire.plain);
+                    self.take_outbox(wire);
                 }
                 if wire.plain.is_empty() && !self.transport.has_tls_output() {
+                    wire.written_end = wire.taken_end;
                     return Ok(true);
                 }
-                // Sealing (TLS encryption) happens outside the proto lock.
+                // Sealing (TLS encryption) happens outside the outbox lock.
                 let Wire { plain, pending, .. } = wire;
                 self.transport.seal(plain, pending);
                 if wire.pending.is_empty() {
+                    wire.written_end = wire.taken_end;
                     return Ok(true);
                 }
             }
@@ -651,10 +709,22 @@ impl Shared {
         mask: Option<[u8; 4]>,
         deadline: (Instant, Duration),
     ) -> Result<()> {
-        self.take_outbox(&mut wire.plain);
+        // Whatever was queued before goes first; checking that data may be
+        // sent and taking it is one step, so no close frame can come between.
+        {
+            let mut outbox = lock(&self.outbox);
+            if !self.writable.load(Relaxed) {
+                take_into(&mut outbox, wire);
+                self.outbox_dirty.store(false, Relaxed);
+                drop(outbox);
+                return Err(self.not_writable());
+            }
+            take_into(&mut outbox, wire);
+            self.outbox_dirty.store(false, Relaxed);
+        }
         encode_header(&mut wire.plain, opcode, payload.len(), mask);
         if mask.is_none() && !self.transport.is_tls() {
-            self.drain_with(wire, Some(deadline), false)?;
+            self.drain_until(wire, Some(deadline), false, u64::MAX)?;
             let mut rest = payload;
             while !rest.is_empty() {
                 // With a deadline, write_wire returns Some or fails.
@@ -669,7 +739,7 @@ impl Shared {
                 if let Some(mask) = mask {
                     apply_mask(&mut wire.plain[start..], mask);
                 }
-                self.drain_with(wire, Some(deadline), false)?;
+                self.drain_until(wire, Some(deadline), false, u64::MAX)?;
             }
         }
         // Whatever was queued meanwhile goes out after the frame.
@@ -686,7 +756,7 @@ impl Shared {
             // Not all out (the socket is full) or failed: nothing more to do now.
             let all_out = matches!(self.drain(&mut wire, None), Ok(true));
             drop(wire);
-            if !all_out || self.proto().get_ref().outbox.is_empty() {
+            if !all_out || !self.outbox_dirty.load(Acquire) {
                 return;
             }
         }
@@ -1008,8 +1078,10 @@ impl Shared {
                 let m = batch.pop().expect("one message");
                 events.send(Event::Message(m));
             }
-            _ => {
-                events.send(Event::Batch(std::mem::take(batch)));
+            n => {
+                // The next batch is likely as long: no regrowing.
+                let next = Vec::with_capacity(n.min(BATCH_CAPACITY_MAX));
+                events.send(Event::Batch(std::mem::replace(batch, next)));
             }
         }
         self.flush_leftovers();
@@ -1284,6 +1356,16 @@ impl Shared {
     }
 }
 
+/// Moves all of `outbox` to the end of `wire`'s plaintext.
+fn take_into(outbox: &mut Outbox, wire: &mut Wire) {
+    if wire.plain.is_empty() {
+        std::mem::swap(&mut outbox.bytes, &mut wire.plain);
+    } else {
+        wire.plain.append(&mut outbox.bytes);
+    }
+    wire.taken_end = outbox.queued_end;
+}
+
 /// The status, close code and reason for a tungstenite read error that the
 /// peer caused; `None` when the peer simply went away.
 fn violation(e: &tungstenite::Error) -> Option<(Status, u16, String)> {
@@ -1393,9 +1475,10 @@ fn adapt_read_buffer(buf: &mut Vec<u8>, last_read: usize) {
     }
 }
 
-/// Follows frame boundaries in the incoming bytes (with tungstenite's own
-/// header parser) to tell whether a message is incomplete: that is when the
-/// receive timeout runs.
+/// Follows frame boundaries in the incoming bytes to tell whether a message
+/// is incomplete: that is when the receive timeout runs. It reads only the
+/// lengths in each header (tungstenite validates the frames; a full parse
+/// here cost more than tungstenite's own decoding of a small message).
 #[derive(Debug, Default)]
 struct FrameTracker {
     /// Payload bytes of the current frame still to come.
@@ -1404,58 +1487,77 @@ struct FrameTracker {
     header: Vec<u8>,
     /// A fragmented data message has started and not finished.
     in_fragmented: bool,
-    /// A header failed to parse; tungstenite will fail the connection.
-    broken: bool,
 }
 
 impl FrameTracker {
     /// Consumes `bytes`; returns true if they end inside a message.
     fn feed(&mut self, mut bytes: &[u8]) -> bool {
-        while !bytes.is_empty() && !self.broken {
+        while !bytes.is_empty() {
             if self.payload_left > 0 {
                 let n = (bytes.len() as u64).min(self.payload_left) as usize;
                 self.payload_left -= n as u64;
                 bytes = &bytes[n..];
                 continue;
             }
-            let parsed = if self.header.is_empty() {
-                let mut cursor = Cursor::new(bytes);
-                let parsed = FrameHeader::parse(&mut cursor);
-                if let Ok(None) = parsed {
+            let header = if self.header.is_empty() {
+                let Some(header) = HeaderExtent::of(bytes) else {
                     self.header.extend_from_slice(bytes);
-                    bytes = &[];
-                } else {
-                    bytes = &bytes[cursor.position() as usize..];
-                }
-                parsed
+                    break;
+                };
+                bytes = &bytes[header.len..];
+                header
             } else {
                 let before = self.header.len();
-                let take = bytes.len().min(14);
+                let take = bytes.len().min(MAX_HEADER);
                 self.header.extend_from_slice(&bytes[..take]);
-                let mut cursor = Cursor::new(&self.header[..]);
-                let parsed = FrameHeader::parse(&mut cursor);
-                match parsed {
-                    Ok(None) => bytes = &bytes[take..],
-                    _ => {
-                        let used = cursor.position() as usize - before;
-                        bytes = &bytes[used..];
-                        self.header.clear();
-                    }
-                }
-                parsed
+                let Some(header) = HeaderExtent::of(&self.header) else {
+                    bytes = &bytes[take..];
+                    continue;
+                };
+                bytes = &bytes[header.len - before..];
+                self.header.clear();
+                header
             };
-            match parsed {
-                Ok(Some((header, len))) => {
-                    self.payload_left = len;
-                    if let OpCode::Data(_) = header.opcode {
-                        self.in_fragmented = !header.is_final;
-                    }
-                }
-                Ok(None) => {}
-                Err(_) => self.broken = true,
+            self.payload_left = header.payload;
+            if header.opcode < 8 {
+                // A data frame (continuation, text, binary).
+                self.in_fragmented = !header.fin;
             }
         }
-        !self.broken && (self.payload_left > 0 || !self.header.is_empty() || self.in_fragmented)
+        self.payload_left > 0 || !self.header.is_empty() || self.in_fragmented
+    }
+}
+
+/// The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
+const MAX_HEADER: usize = 14;
+
+/// Where a frame header ends and how much payload follows (RFC 6455 5.2).
+struct HeaderExtent {
+    len: usize,
+    payload: u64,
+    fin: bool,
+    opcode: u8,
+}
+
+impl HeaderExtent {
+    /// The extent of the header at the start of `b`; `None` if incomplete.
+    fn of(b: &[u8]) -> Option<HeaderExtent> {
+        let (&first, &second) = (b.first()?, b.get(1)?);
+        let (extra, payload) = match second & 0x7F {
+            126 => (2, u64::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]))),
+            127 => {
+                let bytes: [u8; 8] = b.get(2..10)?.try_into().ok()?;
+                (8, u64::from_be_bytes(bytes))
+            }
+            n => (0, u64::from(n)),
+        };
+        let len = 2 + extra + if second & 0x80 != 0 { 4 } else { 0 };
+        (b.len() >= len).then_some(HeaderExtent {
+            len,
+            payload,
+            fin: first & 0x80 != 0,
+            opcode: first & 0x0F,
+        })
     }
 }
 

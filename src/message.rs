@@ -1,6 +1,5 @@
 //! Message mode: [`MessageWebSocket`], whole text and binary messages.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -236,23 +235,28 @@ pub struct MessageWebSocket {
 }
 
 /// The receiving end of a socket's channel, with the rest of the last batch.
+///
+/// Messages leave the receive queue's account (the backpressure limit)
+/// when they leave the channel: a batch at a time.
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Event>,
-    ready: VecDeque<Message>,
+    ready: std::vec::IntoIter<Message>,
+    shared: Arc<Shared>,
 }
 
 impl Inbox {
-    pub(crate) fn new(rx: mpsc::Receiver<Event>) -> Inbox {
+    pub(crate) fn new(rx: mpsc::Receiver<Event>, shared: Arc<Shared>) -> Inbox {
         Inbox {
             rx,
-            ready: VecDeque::new(),
+            ready: Vec::new().into_iter(),
+            shared,
         }
     }
 
     /// The next message (of the last batch first, else from the channel),
     /// or the end.
     pub(crate) fn next(&mut self, wait: Wait) -> Next {
-        if let Some(m) = self.ready.pop_front() {
+        if let Some(m) = self.ready.next() {
             return Next::Message(m);
         }
         let event = match wait {
@@ -267,15 +271,22 @@ impl Inbox {
             }),
         };
         match event {
-            Ok(Event::Message(m)) => Next::Message(m),
+            Ok(Event::Message(m)) => {
+                self.shared.consumed(m.len());
+                Next::Message(m)
+            }
             Ok(Event::Batch(batch)) => {
-                self.ready.extend(batch);
-                match self.ready.pop_front() {
+                self.shared.consumed(batch.iter().map(Message::len).sum());
+                self.ready = batch.into_iter();
+                match self.ready.next() {
                     Some(m) => Next::Message(m),
                     None => Next::Empty,
                 }
             }
-            Ok(Event::End(e)) => Next::End(e),
+            Ok(Event::End(e)) => {
+                self.shared.end_taken();
+                Next::End(e)
+            }
             Err(none) => none,
         }
     }
@@ -326,8 +337,8 @@ impl MessageWebSocket {
 
     pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
         MessageWebSocket {
+            events: Mutex::new(Box::new(Inbox::new(events, Arc::clone(&shared)))),
             sender: Sender { shared },
-            events: Mutex::new(Box::new(Inbox::new(events))),
             ended: OnceLock::new(),
         }
     }
@@ -386,14 +397,8 @@ impl MessageWebSocket {
             return Err(e.clone());
         }
         match events.next(wait) {
-            Next::Message(m) => {
-                self.sender.shared.consumed(m.len());
-                Ok(Some(m))
-            }
-            Next::End(e) => {
-                self.sender.shared.end_taken();
-                Err(self.ended.get_or_init(|| e).clone())
-            }
+            Next::Message(m) => Ok(Some(m)),
+            Next::End(e) => Err(self.ended.get_or_init(|| e).clone()),
             Next::Empty => Ok(None),
             Next::Gone => {
                 // The reader always sends End before it exits; be safe anyway.

@@ -88,7 +88,7 @@ impl StreamWebSocket {
         StreamWebSocket {
             reader: StreamReader {
                 shared: Arc::clone(&shared),
-                events: Inbox::new(events),
+                events: Inbox::new(events, Arc::clone(&shared)),
                 current: Bytes::new(),
                 end: None,
                 timeout: None,
@@ -207,7 +207,6 @@ impl StreamReader {
             };
             match self.events.next(wait) {
                 Next::Message(m) => {
-                    self.shared.consumed(m.len());
                     self.current = match m {
                         Message::Binary(b) => b,
                         Message::Text(t) => Bytes::from(t),
@@ -227,7 +226,6 @@ impl StreamReader {
                     ));
                 }
                 Next::End(e) => {
-                    self.shared.end_taken();
                     self.end = Some(e.close_frame().is_none().then_some(e));
                 }
                 Next::Gone => self.end = Some(None),
