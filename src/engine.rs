@@ -338,6 +338,9 @@ pub(crate) struct Shared {
     outbox: Mutex<Outbox>,
     /// The outbox holds bytes (changed only under `outbox`).
     outbox_dirty: AtomicBool,
+    /// A non-blocking write left bytes in the wire buffer (changed only
+    /// under `wire`).
+    backlog: AtomicBool,
     /// Data frames may still be queued: tungstenite's state has not closed
     /// (cleared under `outbox`, together with queueing the close frame).
     writable: AtomicBool,
@@ -382,6 +385,7 @@ pub(crate) fn start(
         proto: Mutex::new(ws),
         outbox: Mutex::new(Outbox::default()),
         outbox_dirty: AtomicBool::new(false),
+        backlog: AtomicBool::new(false),
         writable: AtomicBool::new(true),
         wire: Mutex::new(Wire::default()),
         link: Mutex::new(Link::default()),
@@ -617,6 +621,9 @@ impl Shared {
     ) -> Result<bool> {
         loop {
             if wire.written == wire.pending.len() {
+                if self.backlog.load(Relaxed) {
+                    self.backlog.store(false, Relaxed);
+                }
                 wire.pending.clear();
                 wire.written = 0;
                 if wire.pending.capacity() > WIRE_KEEP {
@@ -645,7 +652,10 @@ impl Shared {
             }
             match self.write_wire(&wire.pending[wire.written..], deadline)? {
                 Some(n) => wire.written += n,
-                None => return Ok(false),
+                None => {
+                    self.backlog.store(true, Release);
+                    return Ok(false);
+                }
             }
         }
     }
@@ -749,6 +759,14 @@ impl Shared {
     /// Writes queued bytes without blocking, if no one else holds the wire
     /// (whoever does will call this after releasing it).
     fn flush_leftovers(&self) {
+        // Nothing queued and nothing left over: the common case after a send.
+        // (TLS may hold records of its own, such as a key update.)
+        if !self.outbox_dirty.load(Acquire)
+            && !self.backlog.load(Acquire)
+            && !self.transport.is_tls()
+        {
+            return;
+        }
         loop {
             let Ok(mut wire) = self.wire.try_lock() else {
                 return;
