@@ -255,6 +255,7 @@ impl Inbox {
 
     /// The next message (of the last batch first, else from the channel),
     /// or the end.
+    #[inline]
     pub(crate) fn next(&mut self, wait: Wait) -> Next {
         if let Some(m) = self.ready.next() {
             return Next::Message(m);
@@ -366,6 +367,7 @@ impl MessageWebSocket {
     /// ([`Status::ConnectionReset`](crate::Status::ConnectionReset),
     /// [`Status::Timeout`](crate::Status::Timeout), ...). Messages that
     /// arrived before the end are all returned first.
+    #[inline]
     pub fn recv(&self) -> Result<Message> {
         self.next(Wait::Forever)
             .map(|m| m.expect("an unbounded wait returns a message"))
@@ -393,6 +395,10 @@ impl MessageWebSocket {
 
     pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
         let mut events = crate::lock(&self.events);
+        // The rest of the last batch: the common case under load.
+        if let Some(m) = events.ready.next() {
+            return Ok(Some(m));
+        }
         if let Some(e) = self.ended.get() {
             return Err(e.clone());
         }
@@ -491,6 +497,7 @@ pub struct Messages<'a> {
 impl Iterator for Messages<'_> {
     type Item = Result<Message>;
 
+    #[inline]
     fn next(&mut self) -> Option<Result<Message>> {
         if self.done {
             return None;
