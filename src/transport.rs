@@ -173,7 +173,14 @@ impl Transport {
                 match conn.reader().read(buf) {
                     Ok(n) => return Ok(n), // 0: the peer's close_notify
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e), // UnexpectedEof: TCP closed without close_notify
+                    // rustls' own text for this points to its manual; say what happened.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the peer closed TCP without a TLS close_notify (the stream may be cut short)",
+                        ));
+                    }
+                    Err(e) => return Err(e),
                 }
                 // Ciphertext already read: one read_tls at a time, so the
                 // plaintext rustls holds stays within its limit.

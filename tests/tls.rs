@@ -548,6 +548,11 @@ fn a_tls_peer_that_drops_tcp_mid_message_without_close_notify_is_an_abnormal_clo
         assert_eq!(end.close_frame(), None, "after {how}: {end}");
         assert_eq!(end.status(), Status::ConnectionReset, "after {how}: {end}");
         assert!(took < NOTICED_WITHIN, "{how} was reported after {took:?}");
+        if !reset {
+            // Says what happened, in wsock's words (rustls' own text is a link).
+            let text = end.to_string();
+            assert!(text.contains("without a TLS close_notify"), "{text}");
+        }
         // And it stays ended.
         assert_eq!(
             client.recv_timeout(WAIT).unwrap_err().status(),
