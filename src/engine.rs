@@ -341,6 +341,9 @@ pub(crate) struct Shared {
     /// A non-blocking write left bytes in the wire buffer (changed only
     /// under `wire`).
     backlog: AtomicBool,
+    /// Outbox position just past the last frame tungstenite queued (pong,
+    /// close): a blocking drain does not stop before it (set under `outbox`).
+    control_end: AtomicU64,
     /// Data frames may still be queued: tungstenite's state has not closed
     /// (cleared under `outbox`, together with queueing the close frame).
     writable: AtomicBool,
@@ -386,6 +389,7 @@ pub(crate) fn start(
         outbox: Mutex::new(Outbox::default()),
         outbox_dirty: AtomicBool::new(false),
         backlog: AtomicBool::new(false),
+        control_end: AtomicU64::new(0),
         writable: AtomicBool::new(true),
         wire: Mutex::new(Wire::default()),
         link: Mutex::new(Link::default()),
@@ -448,6 +452,7 @@ impl Drop for Proto<'_> {
         if !written.is_empty() {
             outbox.queued_end += written.len() as u64;
             outbox.bytes.append(written);
+            self.shared.control_end.store(outbox.queued_end, Release);
             self.shared.outbox_dirty.store(true, Release);
         }
         if closing {
@@ -529,10 +534,14 @@ impl Shared {
             let mut ws = self.proto();
             if !ws.can_write() {
                 drop(ws);
+                drop(wire);
+                self.flush_leftovers();
                 return Err(self.not_writable());
             }
             if let Err(e) = ws.send(message) {
                 drop(ws);
+                drop(wire);
+                self.flush_leftovers();
                 return Err(match e {
                     tungstenite::Error::AlreadyClosed
                     | tungstenite::Error::ConnectionClosed
@@ -569,7 +578,7 @@ impl Shared {
         let result = if payload.len() <= PIECE {
             let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
             wire = lock(&self.wire);
-            if wire.written_end >= end {
+            if wire.written_end >= end.max(self.control_end.load(Acquire)) {
                 Ok(())
             } else {
                 self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
@@ -631,7 +640,7 @@ impl Shared {
                 }
                 if wire.plain.is_empty() {
                     wire.written_end = wire.taken_end;
-                    if wire.written_end >= end {
+                    if wire.written_end >= end.max(self.control_end.load(Acquire)) {
                         return Ok(true);
                     }
                 }
@@ -664,6 +673,11 @@ impl Shared {
     /// `n > 0`. With a deadline it waits for room until then (and fails the
     /// connection with a Timeout after it); without, `None` when the socket
     /// has no room now.
+    ///
+    /// A blocking write returns what fit within one write slice, so a peer
+    /// that reads slowly never makes it time out: the deadline is checked
+    /// after every partial write too (then part of a frame is on the wire,
+    /// and failing the connection is the only way out).
     fn write_wire(
         &self,
         bytes: &[u8],
@@ -682,6 +696,14 @@ impl Shared {
                 }
                 Ok(n) => {
                     self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                    if let Some((d, budget)) = deadline {
+                        if n < bytes.len() && Instant::now() >= d {
+                            return Err(self.fail(Error::Timeout {
+                                what: format!("sending to {}", self.peer),
+                                after: budget,
+                            }));
+                        }
+                    }
                     return Ok(Some(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -724,8 +746,7 @@ impl Shared {
         {
             let mut outbox = lock(&self.outbox);
             if !self.writable.load(Relaxed) {
-                take_into(&mut outbox, wire);
-                self.outbox_dirty.store(false, Relaxed);
+                // Leave the queue (the close frame) for the flush after `wire` drops.
                 drop(outbox);
                 return Err(self.not_writable());
             }

@@ -236,8 +236,8 @@ pub struct MessageWebSocket {
 
 /// The receiving end of a socket's channel, with the rest of the last batch.
 ///
-/// Messages leave the receive queue's account (the backpressure limit)
-/// when they leave the channel: a batch at a time.
+/// A message leaves the receive queue's account (the backpressure limit)
+/// when it is taken, not when its batch leaves the channel.
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Event>,
     ready: std::vec::IntoIter<Message>,
@@ -258,6 +258,7 @@ impl Inbox {
     #[inline]
     pub(crate) fn next(&mut self, wait: Wait) -> Next {
         if let Some(m) = self.ready.next() {
+            self.shared.consumed(m.len());
             return Next::Message(m);
         }
         let event = match wait {
@@ -277,10 +278,12 @@ impl Inbox {
                 Next::Message(m)
             }
             Ok(Event::Batch(batch)) => {
-                self.shared.consumed(batch.iter().map(Message::len).sum());
                 self.ready = batch.into_iter();
                 match self.ready.next() {
-                    Some(m) => Next::Message(m),
+                    Some(m) => {
+                        self.shared.consumed(m.len());
+                        Next::Message(m)
+                    }
                     None => Next::Empty,
                 }
             }
@@ -397,6 +400,7 @@ impl MessageWebSocket {
         let mut events = crate::lock(&self.events);
         // The rest of the last batch: the common case under load.
         if let Some(m) = events.ready.next() {
+            self.sender.shared.consumed(m.len());
             return Ok(Some(m));
         }
         if let Some(e) = self.ended.get() {

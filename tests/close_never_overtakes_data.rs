@@ -1,6 +1,8 @@
-//! A close frame is the last frame a socket sends: threads that keep sending
-//! while another one closes either get their message out before the close
-//! frame or get an error, and no data frame ever follows the close frame.
+//! A close frame is the last frame a socket sends, and it is sent: threads
+//! that keep sending (small messages, large ones, pings) while another one
+//! closes either get their message out before the close frame or get an
+//! error, no data frame ever follows the close frame, and the close frame
+//! reaches the peer.
 
 mod support;
 
@@ -8,7 +10,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use support::{masked, raw_client, read_frame, serve, OP_BINARY, OP_CLOSE, WAIT};
 use wsock::Server;
@@ -92,4 +94,83 @@ fn no_data_frame_follows_the_close_frame() {
             "round {round}: sends that succeeded vs data frames read"
         );
     }
+}
+
+/// Starts `senders` on a fresh connection, lets 20 frames through, then
+/// closes from another thread: the close frame must reach the peer (within
+/// the close timeout) whatever the senders were doing. Returns how many
+/// rounds lost it.
+fn close_frame_lost_while(rounds: usize, senders: fn(wsock::Sender, usize)) -> usize {
+    let server = Server::builder()
+        .close_timeout(Duration::from_secs(2))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let requests = serve(server);
+    let mut lost = 0;
+    for round in 0..rounds {
+        let client = thread::spawn(move || raw_client(addr));
+        let ws = support::next_request(&requests)
+            .accept_message()
+            .expect("accept");
+        let mut tcp = client.join().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+        let running: Vec<_> = (0..2)
+            .map(|i| {
+                let tx = ws.sender();
+                thread::spawn(move || senders(tx, i))
+            })
+            .collect();
+        for _ in 0..20 {
+            read_frame(&mut tcp).expect("a frame before the close");
+        }
+        let closer = {
+            let tx = ws.sender();
+            thread::spawn(move || tx.close(1000, "bye"))
+        };
+        let got_close = loop {
+            match read_frame(&mut tcp) {
+                Ok((OP_CLOSE, _)) => break true,
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        if got_close {
+            let _ = tcp.write_all(&masked(true, OP_CLOSE, &1000u16.to_be_bytes()));
+        }
+        let closed = closer.join().unwrap();
+        for s in running {
+            s.join().unwrap();
+        }
+        if !got_close || closed.is_err() {
+            eprintln!("round {round}: close frame seen: {got_close}; close(): {closed:?}");
+            lost += 1;
+        }
+    }
+    lost
+}
+
+#[test]
+fn the_close_frame_goes_out_while_a_large_message_is_sent() {
+    // One thread sends 300 KiB messages (sent in pieces, holding the wire),
+    // the other small ones.
+    let lost = close_frame_lost_while(20, |tx, i| {
+        let payload = vec![i as u8; if i == 0 { 300 << 10 } else { 10 }];
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline && tx.send_binary(&payload).is_ok() {}
+    });
+    assert_eq!(lost, 0, "{lost} of 20 rounds lost the close frame");
+}
+
+#[test]
+fn the_close_frame_goes_out_while_pings_are_sent() {
+    let lost = close_frame_lost_while(20, |tx, i| {
+        let deadline = Instant::now() + WAIT;
+        if i == 0 {
+            while Instant::now() < deadline && tx.ping(b"p").is_ok() {}
+        } else {
+            while Instant::now() < deadline && tx.send_binary([2u8; 10]).is_ok() {}
+        }
+    });
+    assert_eq!(lost, 0, "{lost} of 20 rounds lost the close frame");
 }
