@@ -45,7 +45,8 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{
-    AtomicBool, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    AtomicBool, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
 };
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -82,6 +83,10 @@ const KERNEL_ROUNDING: Duration = Duration::from_secs(2);
 /// A wire buffer grown past this (TLS records of a large piece) is released
 /// afterwards.
 const WIRE_KEEP: usize = 1 << 20;
+/// First and longest wait before the timer retries a flush that found the
+/// socket full.
+const FLUSH_RETRY_FIRST_MS: u64 = 10;
+const FLUSH_RETRY_MAX_MS: u64 = 1000;
 /// The most messages a new batch has room for before it grows.
 const BATCH_CAPACITY_MAX: usize = 4096;
 /// Messages larger than this go out in pieces of this size, so the wire
@@ -328,6 +333,8 @@ pub(crate) struct Stats {
 /// One connection's state, shared by its handles and its reader thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// This connection itself, for the timer's flush retries.
+    me: Weak<Shared>,
     transport: Transport,
     role: Role,
     pub(crate) options: Arc<Options>,
@@ -341,6 +348,9 @@ pub(crate) struct Shared {
     /// A non-blocking write left bytes in the wire buffer (changed only
     /// under `wire`).
     backlog: AtomicBool,
+    /// Milliseconds until the next flush retry of a backlog (see
+    /// [`Shared::retry_flush_later`]); 0 while one is armed.
+    flush_retry: AtomicU64,
     /// Outbox position just past the last frame tungstenite queued (pong,
     /// close): a blocking drain does not stop before it (set under `outbox`).
     control_end: AtomicU64,
@@ -379,7 +389,8 @@ pub(crate) fn start(
     guard: Option<Box<dyn Send>>,
 ) -> Result<Arc<Shared>> {
     let stack = options.reader_stack_size;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new_cyclic(|me| Shared {
+        me: me.clone(),
         transport,
         role,
         options,
@@ -389,6 +400,7 @@ pub(crate) fn start(
         outbox: Mutex::new(Outbox::default()),
         outbox_dirty: AtomicBool::new(false),
         backlog: AtomicBool::new(false),
+        flush_retry: AtomicU64::new(FLUSH_RETRY_FIRST_MS),
         control_end: AtomicU64::new(0),
         writable: AtomicBool::new(true),
         wire: Mutex::new(Wire::default()),
@@ -632,6 +644,11 @@ impl Shared {
             if wire.written == wire.pending.len() {
                 if self.backlog.load(Relaxed) {
                     self.backlog.store(false, Relaxed);
+                    // The next backlog starts its retries afresh, unless one
+                    // is armed (then it resets this when it runs).
+                    let _ = self.flush_retry.fetch_update(Relaxed, Relaxed, |ms| {
+                        (ms != 0).then_some(FLUSH_RETRY_FIRST_MS)
+                    });
                 }
                 wire.pending.clear();
                 wire.written = 0;
@@ -792,12 +809,44 @@ impl Shared {
             let Ok(mut wire) = self.wire.try_lock() else {
                 return;
             };
-            // Not all out (the socket is full) or failed: nothing more to do now.
-            let all_out = matches!(self.drain(&mut wire, None), Ok(true));
+            let drained = self.drain(&mut wire, None);
             drop(wire);
-            if !all_out || !self.outbox_dirty.load(Acquire) {
+            match drained {
+                Ok(true) => {}
+                // The socket is full and no sender may come: try again later.
+                Ok(false) => return self.retry_flush_later(),
+                Err(_) => return, // the connection failed
+            }
+            if !self.outbox_dirty.load(Acquire) {
                 return;
             }
+        }
+    }
+
+    /// Bytes a non-blocking write left behind (a pong, the close frame of a
+    /// dropped socket) go out when the peer makes room, even if nothing else
+    /// happens on the connection: the timer retries the flush, 10 ms later
+    /// and then at doubling intervals up to a second, until it is all out or
+    /// the connection ends.
+    fn retry_flush_later(&self) {
+        if cfg!(not(unix)) {
+            return; // no non-blocking writes there: the next sender flushes
+        }
+        let ms = self.flush_retry.swap(0, AcqRel);
+        if ms == 0 {
+            return; // armed already
+        }
+        let me = self.me.clone();
+        let at = Instant::now() + Duration::from_millis(ms);
+        let armed = timer::schedule(at, move || {
+            if let Some(shared) = me.upgrade() {
+                let next = (ms * 2).min(FLUSH_RETRY_MAX_MS);
+                shared.flush_retry.store(next, Release);
+                shared.flush_leftovers();
+            }
+        });
+        if armed.is_none() {
+            self.flush_retry.store(ms, Release);
         }
     }
 
