@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{masked, raw_client, read_frame, serve, OP_BINARY, OP_CLOSE, WAIT};
+use support::{masked, read_frame, RawServer, OP_BINARY, OP_CLOSE, WAIT};
 use wsock::Server;
 
 const ROUNDS: usize = 50;
@@ -20,16 +20,9 @@ const SENDERS: usize = 4;
 
 #[test]
 fn no_data_frame_follows_the_close_frame() {
-    let server = Server::bind("127.0.0.1:0").unwrap();
-    let addr = server.local_addr().unwrap();
-    let requests = serve(server);
+    let server = RawServer::start(Server::builder());
     for round in 0..ROUNDS {
-        // The server answers the handshake once accepted: connect meanwhile.
-        let client = thread::spawn(move || raw_client(addr));
-        let ws = support::next_request(&requests)
-            .accept_message()
-            .expect("accept");
-        let mut tcp = client.join().unwrap();
+        let (ws, mut tcp) = server.connect();
         // Senders run until their first error (the close makes them fail).
         let sent_ok = Arc::new(AtomicU64::new(0));
         let senders: Vec<_> = (0..SENDERS)
@@ -101,19 +94,10 @@ fn no_data_frame_follows_the_close_frame() {
 /// the close timeout) whatever the senders were doing. Returns how many
 /// rounds lost it.
 fn close_frame_lost_while(rounds: usize, senders: fn(wsock::Sender, usize)) -> usize {
-    let server = Server::builder()
-        .close_timeout(Duration::from_secs(2))
-        .bind("127.0.0.1:0")
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let requests = serve(server);
+    let server = RawServer::start(Server::builder().close_timeout(Duration::from_secs(2)));
     let mut lost = 0;
     for round in 0..rounds {
-        let client = thread::spawn(move || raw_client(addr));
-        let ws = support::next_request(&requests)
-            .accept_message()
-            .expect("accept");
-        let mut tcp = client.join().unwrap();
+        let (ws, mut tcp) = server.connect();
         tcp.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
         let running: Vec<_> = (0..2)
             .map(|i| {

@@ -6,9 +6,8 @@
 mod support;
 
 use std::io::Write;
-use std::thread;
 
-use support::{masked, raw_client, read_frame, serve, WAIT};
+use support::{masked, read_frame, RawServer, WAIT};
 use wsock::Server;
 
 const OP_PING: u8 = 0x9;
@@ -19,14 +18,7 @@ const PINGS: usize = 100_000;
 
 #[test]
 fn every_pong_arrives_once_the_peer_reads_again() {
-    let server = Server::bind("127.0.0.1:0").unwrap();
-    let addr = server.local_addr().unwrap();
-    let requests = serve(server);
-    let client = thread::spawn(move || raw_client(addr));
-    let ws = support::next_request(&requests)
-        .accept_message()
-        .expect("accept");
-    let mut tcp = client.join().unwrap();
+    let (ws, mut tcp) = RawServer::start(Server::builder()).connect();
 
     // Ping without reading: the pongs fill the peer's receive buffer and
     // wsock's send buffer, and the rest waits in wsock's outbox.

@@ -10,22 +10,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{raw_client, serve};
+use support::RawServer;
 use wsock::{Server, Status};
 
 #[test]
 fn a_peer_that_reads_slowly_cannot_stretch_a_send_past_its_timeout() {
-    let server = Server::builder()
-        .send_timeout(Duration::from_secs(1))
-        .bind("127.0.0.1:0")
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let requests = serve(server);
-    let client = thread::spawn(move || raw_client(addr));
-    let ws = support::next_request(&requests)
-        .accept_message()
-        .expect("accept");
-    let mut tcp = client.join().unwrap();
+    let server = RawServer::start(Server::builder().send_timeout(Duration::from_secs(1)));
+    let (ws, mut tcp) = server.connect();
     // The peer: 32 KiB every 50 ms (about 0.6 MB/s), for at most 20 s.
     let done = Arc::new(AtomicBool::new(false));
     let peer_done = Arc::clone(&done);

@@ -71,6 +71,36 @@ pub fn pair_with(
     (client, server_ws)
 }
 
+/// A wsock server that hand-made clients ([`raw_client`]) connect to.
+pub struct RawServer {
+    addr: SocketAddr,
+    requests: Receiver<wsock::Result<Request>>,
+}
+
+impl RawServer {
+    /// Binds `server` on 127.0.0.1 and serves its requests.
+    pub fn start(server: ServerBuilder) -> RawServer {
+        let server = server.bind("127.0.0.1:0").expect("bind");
+        let addr = server.local_addr().unwrap();
+        RawServer {
+            addr,
+            requests: serve(server),
+        }
+    }
+
+    /// A hand-made client, its opening handshake done, and the server's
+    /// socket for it (message mode).
+    pub fn connect(&self) -> (MessageWebSocket, TcpStream) {
+        let addr = self.addr;
+        // The server answers the handshake once accepted: connect meanwhile.
+        let client = thread::spawn(move || raw_client(addr));
+        let ws = next_request(&self.requests)
+            .accept_message()
+            .expect("accept");
+        (ws, client.join().expect("the hand-made client"))
+    }
+}
+
 /// Opens a TCP connection and performs the client's opening handshake by
 /// hand (with the RFC 6455 sample key), checking the 101 answer.
 pub fn raw_client(addr: SocketAddr) -> TcpStream {
