@@ -298,7 +298,60 @@ struct Outbox {
     bytes: Vec<u8>,
     /// Bytes ever queued: the outbox position just past the last one.
     queued_end: u64,
+    /// Where the pong that ends `bytes` starts, if one does.
+    tail_pong: Option<usize>,
 }
+
+impl Outbox {
+    /// Appends one data frame that `encode` writes.
+    fn push_data(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        let before = self.bytes.len();
+        encode(&mut self.bytes);
+        self.queued_end += (self.bytes.len() - before) as u64;
+        self.tail_pong = None;
+    }
+
+    /// Appends the frames tungstenite wrote (pongs, close frames). Once more
+    /// than [`PONG_BACKLOG`] bytes wait, a pong replaces one still waiting
+    /// at the end of the queue: RFC 6455 (5.5.3) lets an endpoint answer
+    /// only the latest of several pings, and so a peer that pings without
+    /// reading cannot make the queue grow. (Below that every ping gets its
+    /// pong, as conformance tests expect.)
+    fn push_control(&mut self, frames: &[u8]) {
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let whole = HeaderExtent::of(rest)
+                .and_then(|h| usize::try_from(h.payload).ok()?.checked_add(h.len))
+                .filter(|&n| n <= rest.len());
+            let (len, is_pong) = match whole {
+                Some(n) => (n, rest[0] & 0x0f == OP_PONG),
+                None => (rest.len(), false), // not expected: keep the rest whole
+            };
+            let (frame, after) = rest.split_at(len);
+            if is_pong {
+                if let Some(at) = self
+                    .tail_pong
+                    .take()
+                    .filter(|_| self.bytes.len() > PONG_BACKLOG)
+                {
+                    self.queued_end -= (self.bytes.len() - at) as u64;
+                    self.bytes.truncate(at);
+                }
+                self.tail_pong = Some(self.bytes.len());
+            } else {
+                self.tail_pong = None;
+            }
+            self.bytes.extend_from_slice(frame);
+            self.queued_end += len as u64;
+            rest = after;
+        }
+    }
+}
+
+/// The opcode of a pong frame.
+const OP_PONG: u8 = 0xA;
+/// Queued bytes beyond which a new pong replaces the one before it.
+const PONG_BACKLOG: usize = 64 << 10;
 
 /// The connection's lifecycle (guarded by `link`).
 #[derive(Debug, Default)]
@@ -462,8 +515,8 @@ impl Drop for Proto<'_> {
         }
         let mut outbox = lock(&self.shared.outbox);
         if !written.is_empty() {
-            outbox.queued_end += written.len() as u64;
-            outbox.bytes.append(written);
+            outbox.push_control(written);
+            written.clear();
             self.shared.control_end.store(outbox.queued_end, Release);
             self.shared.outbox_dirty.store(true, Release);
         }
@@ -509,9 +562,7 @@ impl Shared {
             drop(outbox);
             return Err(self.not_writable());
         }
-        let before = outbox.bytes.len();
-        encode(&mut outbox.bytes);
-        outbox.queued_end += (outbox.bytes.len() - before) as u64;
+        outbox.push_data(encode);
         self.outbox_dirty.store(true, Release);
         Ok(outbox.queued_end)
     }
@@ -1452,6 +1503,7 @@ fn take_into(outbox: &mut Outbox, wire: &mut Wire) {
         wire.plain.append(&mut outbox.bytes);
     }
     wire.taken_end = outbox.queued_end;
+    outbox.tail_pong = None;
 }
 
 /// The status, close code and reason for a tungstenite read error that the

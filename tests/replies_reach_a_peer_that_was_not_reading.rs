@@ -1,7 +1,8 @@
-//! Pongs (and close frames) that the reader thread queues while the peer is
-//! not reading wait in wsock's buffers, never block the reader, and all go
-//! out once the peer reads again, even if nothing else happens on the
-//! connection.
+//! A peer that pings without reading gets its answer once it reads again,
+//! even if nothing else happens on the connection, and cannot make wsock's
+//! memory grow: a pong still waiting to be sent is replaced by the answer
+//! to a later ping (RFC 6455, 5.5.3), so the peer gets pongs in order and
+//! always the one for its latest ping.
 
 mod support;
 
@@ -12,25 +13,38 @@ use wsock::Server;
 
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
-/// 125-byte pings (the most a ping carries): ~12.5 MB of pongs, more than
+/// 125-byte pings (the most a ping carries): 26 MB of them, far more than
 /// the socket buffers on both sides hold.
-const PINGS: usize = 100_000;
+const PINGS: u64 = 200_000;
+const PINGS_PER_WRITE: u64 = 1_000;
+
+fn payload(i: u64) -> Vec<u8> {
+    let mut p = i.to_be_bytes().to_vec();
+    p.resize(125, 0x5a);
+    p
+}
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
 
 #[test]
-fn every_pong_arrives_once_the_peer_reads_again() {
+fn the_latest_ping_is_answered_once_the_peer_reads_again() {
     let (ws, mut tcp) = RawServer::start(Server::builder()).connect();
+    let before = rss_kib();
 
-    // Ping without reading: the pongs fill the peer's receive buffer and
-    // wsock's send buffer, and the rest waits in wsock's outbox.
-    let ping = masked(true, OP_PING, &[0x5a; 125]);
-    let pings: Vec<u8> = ping
-        .iter()
-        .copied()
-        .cycle()
-        .take(ping.len() * PINGS)
-        .collect();
-    tcp.write_all(&pings)
-        .expect("wsock's reader takes every ping");
+    // Ping without reading. The pongs fill the peer's receive buffer and
+    // wsock's send buffer; what wsock cannot send waits in its outbox.
+    for first in (0..PINGS).step_by(PINGS_PER_WRITE as usize) {
+        let pings: Vec<u8> = (first..first + PINGS_PER_WRITE)
+            .flat_map(|i| masked(true, OP_PING, &payload(i)))
+            .collect();
+        tcp.write_all(&pings)
+            .expect("wsock's reader takes every ping");
+    }
     // The last message tells when the reader has decoded every ping.
     tcp.write_all(&masked(true, support::OP_TEXT, b"done"))
         .unwrap();
@@ -38,14 +52,25 @@ fn every_pong_arrives_once_the_peer_reads_again() {
         ws.recv_timeout(WAIT).expect("the marker").as_text(),
         Some("done")
     );
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 16 << 10,
+        "resident memory grew by {grown} KiB while the peer pinged without reading"
+    );
 
-    // Now read: every pong must come, though the peer sends nothing more.
+    // Now read: pongs come in order, up to the one for the latest ping,
+    // though the peer sends nothing more.
     let mut pongs = 0;
-    while pongs < PINGS {
-        let (opcode, payload) =
-            read_frame(&mut tcp).unwrap_or_else(|e| panic!("after {pongs} of {PINGS} pongs: {e}"));
+    let mut last = None;
+    while last != Some(PINGS - 1) {
+        let (opcode, pong) = read_frame(&mut tcp)
+            .unwrap_or_else(|e| panic!("after {pongs} pongs, the last for ping {last:?}: {e}"));
         assert_eq!(opcode, OP_PONG);
-        assert_eq!(payload, [0x5a; 125]);
+        let i = u64::from_be_bytes(pong[..8].try_into().unwrap());
+        assert_eq!(pong, payload(i));
+        assert!(last.is_none_or(|l| i > l), "pong {i} after pong {last:?}");
+        last = Some(i);
         pongs += 1;
     }
+    eprintln!("{pongs} pongs answered {PINGS} pings; memory grew by {grown} KiB");
 }
