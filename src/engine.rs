@@ -9,10 +9,23 @@
 //! ```
 //!
 //! **Threads.** The caller's threads send; the reader thread, which the
-//! socket owns, is the only one that reads the socket. It turns bytes into
-//! messages with tungstenite's protocol state and hands them over a std
-//! `mpsc` channel (a batch per socket read), so `recv` never touches the
-//! socket.
+//! socket owns, reads the socket. It turns bytes into messages with
+//! tungstenite's protocol state and hands them over a std `mpsc` channel (a
+//! batch per socket read).
+//!
+//! **Who reads.** Whoever holds the `ReadState` (the read buffer, the frame
+//! tracker, the keepalive and receive deadlines) reads the socket; it lives
+//! in the `read_slot` between reads. Normally that is the reader thread.
+//! When the reader thread hands messages to a thread waiting in `recv`, it
+//! stands aside: that thread's next `recv`, finding nothing queued, takes
+//! the state and reads the socket itself, so a request/response exchange
+//! costs no thread hand-over (the same system calls as a plain blocking
+//! socket). The reader thread takes the state back once no receiving thread
+//! has read for [`STAND_ASIDE`], and at once when a close or a failure needs
+//! it; a receiving thread whose read ends the connection hands the end to
+//! the reader thread, which concludes it (close handshake, End event). Either
+//! way only one thread reads at a time, and what the reader thread decoded
+//! is in the channel before it lets go of the state, so order is kept.
 //!
 //! **Locks**, always taken in this order (a thread holding one may take a
 //! later one, never an earlier one):
@@ -31,6 +44,9 @@
 //!    control alike; held only to append or to take everything.
 //! 4. `link`: the connection's lifecycle (close frames seen, first failure,
 //!    deadlines); signalled by the `link_changed` condvar.
+//!
+//! `read_slot` is a leaf beside them: held only to take or return the read
+//! state (or to signal its condvar), with no other lock taken under it.
 //!
 //! **Blocking.** The reader blocks only in its socket read (with no timeout
 //! while the connection is idle between messages, with one-second slices
@@ -68,6 +84,14 @@ use crate::options::Options;
 use crate::timer::{self, TimerId};
 use crate::transport::Transport;
 
+/// How long the reader thread stands aside for a thread in `recv` that
+/// reads the socket itself, before it reads again (when no receiving thread
+/// has read meanwhile). Bounds how late a ping is answered while the
+/// program is not receiving.
+const STAND_ASIDE: Duration = Duration::from_millis(50);
+/// How often the reader thread looks whether a receiving thread that reads
+/// the socket (and may wait long in an idle `recv`) has given it back.
+const STAND_ASIDE_IDLE: Duration = Duration::from_secs(1);
 /// Smallest and largest read buffer of the reader thread; it doubles while
 /// reads fill it and halves while they use less than a quarter of it.
 const READ_BUFFER_MIN: usize = 4 << 10;
@@ -395,6 +419,12 @@ pub(crate) struct Shared {
     peer: String,
     pub(crate) protocol: Option<String>,
     proto: Mutex<WebSocket<Pipe>>,
+    read_slot: Mutex<ReadSlot>,
+    read_slot_changed: Condvar,
+    /// Threads waiting in `recv` (or a stream read).
+    pub(crate) receivers_waiting: AtomicUsize,
+    /// A close or a failure needs the reader thread: it stops standing aside.
+    reader_needed: AtomicBool,
     outbox: Mutex<Outbox>,
     /// The outbox holds bytes (changed only under `outbox`).
     outbox_dirty: AtomicBool,
@@ -442,6 +472,7 @@ pub(crate) fn start(
     guard: Option<Box<dyn Send>>,
 ) -> Result<Arc<Shared>> {
     let stack = options.reader_stack_size;
+    let read_state = Box::new(ReadState::new(&options));
     let shared = Arc::new_cyclic(|me| Shared {
         me: me.clone(),
         transport,
@@ -450,6 +481,14 @@ pub(crate) fn start(
         peer,
         protocol,
         proto: Mutex::new(ws),
+        read_slot: Mutex::new(ReadSlot {
+            state: Some(read_state),
+            receiver_steps: 0,
+            over: None,
+        }),
+        read_slot_changed: Condvar::new(),
+        receivers_waiting: AtomicUsize::new(0),
+        reader_needed: AtomicBool::new(false),
         outbox: Mutex::new(Outbox::default()),
         outbox_dirty: AtomicBool::new(false),
         backlog: AtomicBool::new(false),
@@ -526,7 +565,69 @@ impl Drop for Proto<'_> {
     }
 }
 
+/// The reader's state between socket reads. Whoever holds it reads the
+/// socket: the reader thread, or a thread in `recv` while the reader thread
+/// stands aside.
+#[derive(Debug)]
+struct ReadState {
+    buf: Vec<u8>,
+    /// Messages decoded by the last read, not yet handed over.
+    batch: Vec<Message>,
+    tracker: FrameTracker,
+    /// When the incomplete message began to arrive (the receive timeout runs).
+    message_started: Option<Instant>,
+    /// The socket's read timeout as last set.
+    read_timeout: Option<Duration>,
+    last_inbound: Instant,
+    ping_sent: Option<Instant>,
+    next_unsolicited_pong: Option<Instant>,
+    /// The frames that came with the opening handshake are still to decode.
+    handshake_leftovers: bool,
+}
+
+impl ReadState {
+    fn new(options: &Options) -> ReadState {
+        let now = Instant::now();
+        ReadState {
+            buf: vec![0u8; READ_BUFFER_MIN],
+            batch: Vec::new(),
+            tracker: FrameTracker::default(),
+            message_started: None,
+            read_timeout: None,
+            last_inbound: now,
+            ping_sent: None,
+            next_unsolicited_pong: options.unsolicited_pong_interval.map(|every| now + every),
+            handshake_leftovers: true,
+        }
+    }
+}
+
+/// Who reads the socket (guarded by `read_slot`).
+#[derive(Debug)]
+struct ReadSlot {
+    /// `None` while a thread reads with it.
+    state: Option<Box<ReadState>>,
+    /// Reads done by receiving threads: the reader thread stands aside while
+    /// this moves.
+    receiver_steps: u64,
+    /// A receiving thread's read ended decoding for good (it gave the state
+    /// back with this): the reader thread concludes.
+    over: Option<Step>,
+}
+
+/// What one socket read led to.
+#[derive(Debug)]
+enum Step {
+    /// Read on.
+    More,
+    /// Decoding stopped for good: conclude the connection.
+    Over(Fed, Option<CloseFrame>),
+    /// The connection failed with this error (its End is still to deliver).
+    Ended(Error),
+}
+
 /// How the bytes of one read ended for the protocol state.
+#[derive(Debug)]
 enum Fed {
     /// Everything decoded; more bytes are needed.
     NeedMore,
@@ -910,6 +1011,7 @@ impl Shared {
         debug!("connection with {} failed: {first}", self.peer);
         self.transport.shutdown();
         self.link_changed.notify_all();
+        self.need_reader();
         first
     }
 
@@ -953,6 +1055,8 @@ impl Shared {
             link.our_close = Some(frame);
             link.close_deadline.get_or_insert(deadline);
             drop(link);
+            // The close handshake needs the reader thread's deadlines.
+            self.need_reader();
             // A reader paused by backpressure must go on to see the reply.
             let _guard = lock(&self.queue_lock);
             self.queue_room.notify_all();
@@ -1001,6 +1105,15 @@ impl Shared {
         }
     }
 
+    /// Calls the reader thread back from standing aside for good: a close
+    /// or a failure is under way.
+    fn need_reader(&self) {
+        if !self.reader_needed.swap(true, AcqRel) {
+            let _guard = lock(&self.read_slot);
+            self.read_slot_changed.notify_all();
+        }
+    }
+
     /// Cuts the connection at `deadline` unless the reader has ended by then.
     fn arm_close_timer(self: &Arc<Self>, deadline: Instant) {
         let weak: Weak<Shared> = Arc::downgrade(self);
@@ -1046,146 +1159,259 @@ impl Shared {
 
     /// Reads and decodes until the connection is over. Returns the End event
     /// still to be delivered (`None` if it already was).
+    ///
+    /// While a thread waits in `recv`, the reader thread stands aside after
+    /// handing it messages, so that thread reads the socket itself on its
+    /// next `recv` (no hand-over, no wake-up of a second thread per
+    /// message). It takes over again once no receiving thread has read for
+    /// [`STAND_ASIDE`], or at once when a close or a failure needs it.
     fn read_until_closed(&self, events: &Sink) -> Option<Error> {
-        let mut buf = vec![0u8; READ_BUFFER_MIN];
-        let mut batch: Vec<Message> = Vec::new();
-        let mut tracker = FrameTracker::default();
-        let mut message_started: Option<Instant> = None;
-        let mut read_timeout: Option<Duration> = None;
-        let mut last_inbound = Instant::now();
-        let mut ping_sent: Option<Instant> = None;
-        let mut next_unsolicited_pong = self
-            .options
-            .unsolicited_pong_interval
-            .map(|every| last_inbound + every);
-        // The first pass reads nothing: it decodes the frames that came with
-        // the opening handshake, which tungstenite already holds.
-        let mut handshake_leftovers = true;
-        loop {
-            if std::mem::take(&mut handshake_leftovers) {
-                match self.decode(&mut buf, None, &mut batch) {
-                    (Fed::NeedMore, _) => {
-                        self.deliver(&mut batch, events);
-                        continue;
-                    }
-                    (fed, peer_close) => {
-                        self.deliver(&mut batch, events);
-                        return self.conclude(fed, peer_close, &mut buf, events);
-                    }
-                }
+        let mut stand_aside_until: Option<Instant> = None;
+        let mut seen_steps = 0;
+        let (step, mut state) = loop {
+            let mut slot = lock(&self.read_slot);
+            if let Some(step) = slot.over.take() {
+                // A receiving thread's read ended decoding; it gave the state back.
+                let state = slot.state.take().expect("handed back with the end");
+                break (step, state);
             }
-            // A deadline runs while a message is incomplete or a close is under way.
-            let receive_deadline = message_started.map(|t| t + self.options.receive_timeout);
-            let close_deadline = lock(&self.link).close_deadline;
-            let strict = earliest(receive_deadline, close_deadline);
-            // Keepalive: a ping when idle, then a pong (or any byte) in time.
-            let keepalive_deadline = earliest(
-                match ping_sent {
-                    None => self.options.ping_interval.map(|every| last_inbound + every),
-                    Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
-                },
-                next_unsolicited_pong,
-            );
-            let now = Instant::now();
-            // Strict deadlines are checked every second (the kernel rounds long
-            // socket timeouts up by seconds); keepalive may fire that late.
-            let wanted = earliest(
-                strict.map(|d| d.saturating_duration_since(now).min(DEADLINE_SLICE)),
-                keepalive_deadline.map(|d| {
-                    // Wake early from a long wait and re-arm with the rest:
-                    // the kernel rounds long timeouts up by up to 2 s.
-                    let rest = d.saturating_duration_since(now);
-                    if rest > KERNEL_ROUNDING + DEADLINE_SLICE {
-                        rest - KERNEL_ROUNDING
-                    } else {
-                        rest
-                    }
-                }),
-            )
-            .map(|t| t.max(Duration::from_millis(1)));
-            if needs_rearming(read_timeout, wanted) {
-                let _ = self.transport.set_read_timeout(wanted);
-                read_timeout = wanted;
-            }
-            self.wait_for_queue_room();
-            let n = match self.transport.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    let now = Instant::now();
-                    if receive_deadline.is_some_and(|d| now >= d) {
-                        return Some(self.fail(Error::Timeout {
-                            what: format!("receiving a message from {}", self.peer),
-                            after: self.options.receive_timeout,
-                        }));
-                    }
-                    if close_deadline.is_some_and(|d| now >= d) {
-                        return Some(self.fail(Error::Timeout {
-                            what: format!("waiting for the close frame of {}", self.peer),
-                            after: self.options.close_timeout,
-                        }));
-                    }
-                    if next_unsolicited_pong.is_some_and(|d| now >= d) {
-                        next_unsolicited_pong = self
-                            .options
-                            .unsolicited_pong_interval
-                            .map(|every| now + every);
-                        self.send_control(WireMessage::Pong(Bytes::new()));
-                    }
-                    let keepalive_due = match ping_sent {
-                        None => self.options.ping_interval.map(|every| last_inbound + every),
-                        Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
-                    };
-                    if keepalive_due.is_some_and(|d| now >= d) {
-                        if ping_sent.is_some() {
-                            return Some(self.fail(Error::Timeout {
-                                what: format!("waiting for a pong from {}", self.peer),
-                                after: self.options.pong_timeout.unwrap_or_default(),
-                            }));
-                        }
-                        ping_sent = Some(now);
-                        self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
-                    }
+            let needed = self.reader_needed.load(Acquire);
+            if let Some(until) = stand_aside_until.filter(|_| !needed) {
+                let now = Instant::now();
+                if slot.receiver_steps != seen_steps {
+                    // A receiving thread read meanwhile: keep standing aside.
+                    seen_steps = slot.receiver_steps;
+                    stand_aside_until = Some(now + STAND_ASIDE);
+                    let _ = self.read_slot_changed.wait_timeout(slot, STAND_ASIDE);
                     continue;
                 }
-                Err(e) => {
-                    let failure = lock(&self.link).failure.clone();
-                    return Some(failure.unwrap_or_else(|| Error::io(&self.peer, "receiving", e)));
+                if now < until {
+                    let _ = self.read_slot_changed.wait_timeout(slot, until - now);
+                    continue;
                 }
-            };
-            self.stats.bytes_received.fetch_add(n as u64, Relaxed);
-            // Any byte from the peer shows it is alive.
-            last_inbound = Instant::now();
-            if next_unsolicited_pong.is_some_and(|d| last_inbound >= d) {
-                next_unsolicited_pong = self
-                    .options
-                    .unsolicited_pong_interval
-                    .map(|every| last_inbound + every);
-                self.send_control(WireMessage::Pong(Bytes::new()));
             }
-            if let Some(sent) = ping_sent.take() {
-                let rtt = u64::try_from(last_inbound.duration_since(sent).as_micros())
-                    .unwrap_or(u64::MAX);
-                self.stats.rtt_micros.store(rtt, Relaxed);
-            }
-            if n > 0 && tracker.feed(&buf[..n]) {
-                message_started.get_or_insert_with(Instant::now);
-            } else {
-                message_started = None;
-            }
-
-            let (fed, peer_close) = self.decode(&mut buf, Some(n), &mut batch);
-            adapt_read_buffer(&mut buf, n);
-            self.deliver(&mut batch, events);
-            if let Fed::NeedMore = fed {
+            let Some(mut state) = slot.state.take() else {
+                // A receiving thread reads. It hands the state back when its
+                // read ends; it says so only if it ended the connection or
+                // we are needed, so look again now and then.
+                stand_aside_until = Some(Instant::now());
+                let _ = self.read_slot_changed.wait_timeout(slot, STAND_ASIDE_IDLE);
                 continue;
+            };
+            stand_aside_until = None;
+            drop(slot);
+            let step = self.read_step(&mut state, None, true);
+            if !matches!(step, Step::More) {
+                self.deliver(&mut state.batch, events);
+                break (step, state);
             }
-            return self.conclude(fed, peer_close, &mut buf, events);
+            // Someone waits in recv: after this delivery, let it read itself.
+            let waiting = self.receivers_waiting.load(Acquire) > 0;
+            let delivered = !state.batch.is_empty();
+            self.deliver(&mut state.batch, events);
+            let mut slot = lock(&self.read_slot);
+            slot.state = Some(state);
+            if waiting && delivered && !self.reader_needed.load(Acquire) {
+                seen_steps = slot.receiver_steps;
+                stand_aside_until = Some(Instant::now() + STAND_ASIDE);
+            }
+        };
+        match step {
+            Step::More => None,
+            Step::Over(fed, peer_close) => self.conclude(fed, peer_close, &mut state.buf, events),
+            Step::Ended(e) => Some(e),
+        }
+    }
+
+    /// For a thread waiting in `recv` with nothing queued: reads and decodes
+    /// the socket itself if the reader thread stands aside, and returns what
+    /// it decoded (`Some`, maybe empty: look at the channel again), or
+    /// `None` if the reader thread is reading (then wait for its delivery).
+    /// Waits at most until `deadline`.
+    pub(crate) fn receive_directly(
+        &self,
+        deadline: Option<Instant>,
+        mut has_queued: impl FnMut() -> bool,
+    ) -> Option<Vec<Message>> {
+        let mut slot = lock(&self.read_slot);
+        if slot.over.is_some() || self.reader_needed.load(Acquire) {
+            return None;
+        }
+        let mut state = slot.state.take()?;
+        slot.receiver_steps += 1;
+        drop(slot);
+        // The reader thread delivers before it hands the state back, so
+        // whatever it decoded is in the channel by now: that comes first.
+        let step = if has_queued() {
+            Step::More
+        } else {
+            let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            self.read_step(&mut state, limit, false)
+        };
+        let batch = std::mem::take(&mut state.batch);
+        self.stats
+            .messages_received
+            .fetch_add(batch.len() as u64, Relaxed);
+        // What the decoding queued (pongs, a close reply) goes out now.
+        self.flush_leftovers();
+        let mut slot = lock(&self.read_slot);
+        slot.state = Some(state);
+        let tell = !matches!(step, Step::More);
+        if tell {
+            // The end: the reader thread concludes (close handshake, End).
+            slot.over = Some(step);
+        }
+        drop(slot);
+        if tell || self.reader_needed.load(Acquire) {
+            self.read_slot_changed.notify_all();
+        }
+        Some(batch)
+    }
+
+    /// One socket read, decoded; the messages are left in `state.batch`.
+    /// `limit` bounds the wait (for `recv_timeout`); `as_reader`: the reader
+    /// thread, which also applies receive backpressure.
+    fn read_step(&self, state: &mut ReadState, limit: Option<Duration>, as_reader: bool) -> Step {
+        let ReadState {
+            buf,
+            batch,
+            tracker,
+            message_started,
+            read_timeout,
+            last_inbound,
+            ping_sent,
+            next_unsolicited_pong,
+            handshake_leftovers,
+        } = state;
+        if std::mem::take(handshake_leftovers) {
+            // The first pass reads nothing: it decodes the frames that came
+            // with the opening handshake, which tungstenite already holds.
+            return match self.decode(buf, None, batch) {
+                (Fed::NeedMore, _) => Step::More,
+                (fed, peer_close) => Step::Over(fed, peer_close),
+            };
+        }
+        // A deadline runs while a message is incomplete or a close is under way.
+        let receive_deadline = (*message_started).map(|t| t + self.options.receive_timeout);
+        let close_deadline = lock(&self.link).close_deadline;
+        let strict = earliest(receive_deadline, close_deadline);
+        // Keepalive: a ping when idle, then a pong (or any byte) in time.
+        let keepalive_deadline = earliest(
+            match *ping_sent {
+                None => self
+                    .options
+                    .ping_interval
+                    .map(|every| (*last_inbound) + every),
+                Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
+            },
+            *next_unsolicited_pong,
+        );
+        let now = Instant::now();
+        // Strict deadlines are checked every second (the kernel rounds long
+        // socket timeouts up by seconds); keepalive may fire that late.
+        let wanted = earliest(
+            strict.map(|d| d.saturating_duration_since(now).min(DEADLINE_SLICE)),
+            keepalive_deadline.map(|d| {
+                // Wake early from a long wait and re-arm with the rest:
+                // the kernel rounds long timeouts up by up to 2 s.
+                let rest = d.saturating_duration_since(now);
+                if rest > KERNEL_ROUNDING + DEADLINE_SLICE {
+                    rest - KERNEL_ROUNDING
+                } else {
+                    rest
+                }
+            }),
+        )
+        .map(|t| t.max(Duration::from_millis(1)));
+        let wanted = earliest(wanted, limit.map(|l| l.max(Duration::from_millis(1))));
+        if needs_rearming(*read_timeout, wanted) {
+            let _ = self.transport.set_read_timeout(wanted);
+            *read_timeout = wanted;
+        }
+        if as_reader {
+            self.wait_for_queue_room();
+        }
+        let n = match self.transport.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let now = Instant::now();
+                if receive_deadline.is_some_and(|d| now >= d) {
+                    return Step::Ended(self.fail(Error::Timeout {
+                        what: format!("receiving a message from {}", self.peer),
+                        after: self.options.receive_timeout,
+                    }));
+                }
+                if close_deadline.is_some_and(|d| now >= d) {
+                    return Step::Ended(self.fail(Error::Timeout {
+                        what: format!("waiting for the close frame of {}", self.peer),
+                        after: self.options.close_timeout,
+                    }));
+                }
+                if (*next_unsolicited_pong).is_some_and(|d| now >= d) {
+                    (*next_unsolicited_pong) = self
+                        .options
+                        .unsolicited_pong_interval
+                        .map(|every| now + every);
+                    self.send_control(WireMessage::Pong(Bytes::new()));
+                }
+                let keepalive_due = match *ping_sent {
+                    None => self
+                        .options
+                        .ping_interval
+                        .map(|every| (*last_inbound) + every),
+                    Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
+                };
+                if keepalive_due.is_some_and(|d| now >= d) {
+                    if (*ping_sent).is_some() {
+                        return Step::Ended(self.fail(Error::Timeout {
+                            what: format!("waiting for a pong from {}", self.peer),
+                            after: self.options.pong_timeout.unwrap_or_default(),
+                        }));
+                    }
+                    (*ping_sent) = Some(now);
+                    self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
+                }
+                return Step::More;
+            }
+            Err(e) => {
+                let failure = lock(&self.link).failure.clone();
+                return Step::Ended(
+                    failure.unwrap_or_else(|| Error::io(&self.peer, "receiving", e)),
+                );
+            }
+        };
+        self.stats.bytes_received.fetch_add(n as u64, Relaxed);
+        // Any byte from the peer shows it is alive.
+        (*last_inbound) = Instant::now();
+        if (*next_unsolicited_pong).is_some_and(|d| (*last_inbound) >= d) {
+            (*next_unsolicited_pong) = self
+                .options
+                .unsolicited_pong_interval
+                .map(|every| (*last_inbound) + every);
+            self.send_control(WireMessage::Pong(Bytes::new()));
+        }
+        if let Some(sent) = (*ping_sent).take() {
+            let rtt =
+                u64::try_from((*last_inbound).duration_since(sent).as_micros()).unwrap_or(u64::MAX);
+            self.stats.rtt_micros.store(rtt, Relaxed);
+        }
+        if n > 0 && tracker.feed(&buf[..n]) {
+            (*message_started).get_or_insert_with(Instant::now);
+        } else {
+            (*message_started) = None;
+        }
+
+        let (fed, peer_close) = self.decode(buf, Some(n), batch);
+        adapt_read_buffer(buf, n);
+        match fed {
+            Fed::NeedMore => Step::More,
+            fed => Step::Over(fed, peer_close),
         }
     }
 

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tungstenite::protocol::Role;
 use tungstenite::{Bytes, Utf8Bytes};
@@ -241,6 +241,9 @@ pub struct MessageWebSocket {
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Event>,
     ready: std::vec::IntoIter<Message>,
+    /// `ready` came through the channel (and counts against the receive
+    /// queue limit), not from a read of this thread's own.
+    ready_queued: bool,
     shared: Arc<Shared>,
 }
 
@@ -249,29 +252,92 @@ impl Inbox {
         Inbox {
             rx,
             ready: Vec::new().into_iter(),
+            ready_queued: false,
             shared,
         }
     }
 
-    /// The next message (of the last batch first, else from the channel),
-    /// or the end.
+    /// The next message of the last batch, if any is left.
     #[inline]
-    pub(crate) fn next(&mut self, wait: Wait) -> Next {
-        if let Some(m) = self.ready.next() {
+    pub(crate) fn pop_ready(&mut self) -> Option<Message> {
+        let m = self.ready.next()?;
+        if self.ready_queued {
             self.shared.consumed(m.len());
+        }
+        Some(m)
+    }
+
+    /// The next message (of the last batch first, then from the channel,
+    /// then read from the socket by this thread if the reader thread stands
+    /// aside), or the end.
+    pub(crate) fn next(&mut self, wait: Wait) -> Next {
+        if let Some(m) = self.pop_ready() {
             return Next::Message(m);
         }
-        let event = match wait {
-            Wait::Forever => self.rx.recv().map_err(|_| Next::Gone),
-            Wait::For(d) => self.rx.recv_timeout(d).map_err(|e| match e {
-                RecvTimeoutError::Timeout => Next::Empty,
-                RecvTimeoutError::Disconnected => Next::Gone,
-            }),
-            Wait::No => self.rx.try_recv().map_err(|e| match e {
-                TryRecvError::Empty => Next::Empty,
-                TryRecvError::Disconnected => Next::Gone,
-            }),
+        let deadline = match wait {
+            Wait::No => {
+                return self.take(self.rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => Next::Empty,
+                    TryRecvError::Disconnected => Next::Gone,
+                }))
+            }
+            Wait::Forever => None,
+            Wait::For(d) => Some(Instant::now().checked_add(d).unwrap_or_else(far_future)),
         };
+        self.shared.receivers_waiting.fetch_add(1, AcqRel);
+        let next = self.wait_for_next(deadline);
+        self.shared.receivers_waiting.fetch_sub(1, AcqRel);
+        next
+    }
+
+    fn wait_for_next(&mut self, deadline: Option<Instant>) -> Next {
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) => return self.take(Ok(event)),
+                Err(TryRecvError::Disconnected) => return Next::Gone,
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Next::Empty;
+            }
+            let mut peeked = None;
+            let rx = &self.rx;
+            let direct = self.shared.receive_directly(deadline, || {
+                peeked = rx.try_recv().ok();
+                peeked.is_some()
+            });
+            if let Some(event) = peeked {
+                return self.take(Ok(event));
+            }
+            match direct {
+                Some(batch) => {
+                    self.ready = batch.into_iter();
+                    self.ready_queued = false;
+                    if let Some(m) = self.ready.next() {
+                        return Next::Message(m);
+                    }
+                    // Nothing decoded yet (a timeout slice, a control frame).
+                }
+                None => {
+                    // The reader thread reads: wait for what it hands over.
+                    let event = match deadline {
+                        None => self.rx.recv().map_err(|_| Next::Gone),
+                        Some(d) => self
+                            .rx
+                            .recv_timeout(d.saturating_duration_since(Instant::now()))
+                            .map_err(|e| match e {
+                                RecvTimeoutError::Timeout => Next::Empty,
+                                RecvTimeoutError::Disconnected => Next::Gone,
+                            }),
+                    };
+                    return self.take(event);
+                }
+            }
+        }
+    }
+
+    /// Takes one event off the channel.
+    fn take(&mut self, event: std::result::Result<Event, Next>) -> Next {
         match event {
             Ok(Event::Message(m)) => {
                 self.shared.consumed(m.len());
@@ -279,11 +345,9 @@ impl Inbox {
             }
             Ok(Event::Batch(batch)) => {
                 self.ready = batch.into_iter();
-                match self.ready.next() {
-                    Some(m) => {
-                        self.shared.consumed(m.len());
-                        Next::Message(m)
-                    }
+                self.ready_queued = true;
+                match self.pop_ready() {
+                    Some(m) => Next::Message(m),
                     None => Next::Empty,
                 }
             }
@@ -294,6 +358,11 @@ impl Inbox {
             Err(none) => none,
         }
     }
+}
+
+/// A point in time no wait reaches.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365)
 }
 
 /// What [`Inbox::next`] found.
@@ -399,8 +468,7 @@ impl MessageWebSocket {
     pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
         let mut events = crate::lock(&self.events);
         // The rest of the last batch: the common case under load.
-        if let Some(m) = events.ready.next() {
-            self.sender.shared.consumed(m.len());
+        if let Some(m) = events.pop_ready() {
             return Ok(Some(m));
         }
         if let Some(e) = self.ended.get() {
