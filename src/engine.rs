@@ -797,7 +797,8 @@ impl Shared {
                 if self.backlog.load(Relaxed) {
                     self.backlog.store(false, Relaxed);
                     // The next backlog starts its retries afresh, unless one
-                    // is armed (then it resets this when it runs).
+                    // is armed (then it resets this when it runs and finds
+                    // no backlog).
                     let _ = self.flush_retry.fetch_update(Relaxed, Relaxed, |ms| {
                         (ms != 0).then_some(FLUSH_RETRY_FIRST_MS)
                     });
@@ -992,7 +993,13 @@ impl Shared {
         let at = Instant::now() + Duration::from_millis(ms);
         let armed = timer::schedule(at, move || {
             if let Some(shared) = me.upgrade() {
-                let next = (ms * 2).min(FLUSH_RETRY_MAX_MS);
+                // Someone else may have written it all meanwhile: then the
+                // next backlog starts afresh.
+                let next = if shared.backlog.load(Acquire) {
+                    (ms * 2).min(FLUSH_RETRY_MAX_MS)
+                } else {
+                    FLUSH_RETRY_FIRST_MS
+                };
                 shared.flush_retry.store(next, Release);
                 shared.flush_leftovers();
             }
@@ -1422,6 +1429,12 @@ impl Shared {
         {
             let mut ws = self.proto();
             if !ws.can_write() {
+                return;
+            }
+            // A pong still queued serves as the heartbeat; an unsolicited one
+            // queued after it would take its place (see `push_control`), and
+            // the peer would miss the answer to its latest ping.
+            if frame.is_pong() && lock(&self.outbox).tail_pong.is_some() {
                 return;
             }
             let _ = ws.write(frame);

@@ -4,6 +4,7 @@
 //! pending task and ends when none is left, so an idle process has no
 //! wsock threads at all.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -11,8 +12,11 @@ type Task = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 struct Queue {
-    /// Pending tasks, unsorted (a handful at a time).
-    tasks: Vec<(Instant, u64, Task)>,
+    /// Pending tasks in the order they are due (one per socket with a close
+    /// or a flush retry pending: thousands on a busy server).
+    tasks: BTreeMap<(Instant, u64), Task>,
+    /// When each pending task is due, by id (for `cancel`).
+    due: HashMap<u64, Instant>,
     next_id: u64,
     running: bool,
 }
@@ -42,14 +46,16 @@ pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Opt
     let mut q = crate::lock(&t.queue);
     q.next_id += 1;
     let id = q.next_id;
-    q.tasks.push((at, id, Box::new(task)));
+    q.tasks.insert((at, id), Box::new(task));
+    q.due.insert(id, at);
     if !q.running {
         let spawned = std::thread::Builder::new()
             .name("wsock-timer".into())
             .stack_size(64 << 10)
             .spawn(run);
         if spawned.is_err() {
-            q.tasks.retain(|(_, i, _)| *i != id);
+            q.tasks.remove(&(at, id));
+            q.due.remove(&id);
             return None;
         }
         q.running = true;
@@ -62,7 +68,9 @@ pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Opt
 pub(crate) fn cancel(id: TimerId) {
     let t = timer();
     let mut q = crate::lock(&t.queue);
-    q.tasks.retain(|(_, i, _)| *i != id.0);
+    if let Some(at) = q.due.remove(&id.0) {
+        q.tasks.remove(&(at, id.0));
+    }
     t.wake.notify_one();
 }
 
@@ -70,19 +78,21 @@ fn run() {
     let t = timer();
     let mut q = crate::lock(&t.queue);
     loop {
-        let Some(next) = q.tasks.iter().map(|(at, _, _)| *at).min() else {
+        let Some(&(next, _)) = q.tasks.keys().next() else {
             q.running = false;
             return;
         };
         let now = Instant::now();
         if next <= now {
-            let due: Vec<Task> = {
-                let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut q.tasks)
-                    .into_iter()
-                    .partition(|(at, _, _)| *at <= now);
-                q.tasks = rest;
-                due.into_iter().map(|(_, _, task)| task).collect()
-            };
+            let mut due: Vec<Task> = Vec::new();
+            while let Some(entry) = q.tasks.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let ((_, id), task) = entry.remove_entry();
+                q.due.remove(&id);
+                due.push(task);
+            }
             drop(q);
             for task in due {
                 task();

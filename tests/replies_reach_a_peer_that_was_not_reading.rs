@@ -7,6 +7,8 @@
 mod support;
 
 use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use support::{masked, read_frame, RawServer, WAIT};
 use wsock::Server;
@@ -31,9 +33,11 @@ fn rss_kib() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-#[test]
-fn the_latest_ping_is_answered_once_the_peer_reads_again() {
-    let (ws, mut tcp) = RawServer::start(Server::builder()).connect();
+/// Pings without reading, then reads: returns the pongs answering pings,
+/// checking that they come in order and end with the latest ping's, and how
+/// much resident memory grew while the peer was not reading.
+fn flood_then_read(server: wsock::ServerBuilder, before_reading: Duration) -> (u64, u64) {
+    let (ws, mut tcp) = RawServer::start(server).connect();
     let before = rss_kib();
 
     // Ping without reading. The pongs fill the peer's receive buffer and
@@ -53,24 +57,50 @@ fn the_latest_ping_is_answered_once_the_peer_reads_again() {
         Some("done")
     );
     let grown = rss_kib().saturating_sub(before);
-    assert!(
-        grown < 16 << 10,
-        "resident memory grew by {grown} KiB while the peer pinged without reading"
-    );
+    // Time for wsock's own timers (unsolicited pongs) to act meanwhile.
+    thread::sleep(before_reading);
 
     // Now read: pongs come in order, up to the one for the latest ping,
     // though the peer sends nothing more.
-    let mut pongs = 0;
+    let mut answers = 0;
     let mut last = None;
+    let deadline = Instant::now() + WAIT;
     while last != Some(PINGS - 1) {
+        assert!(
+            Instant::now() < deadline,
+            "no answer to the latest ping within {WAIT:?}; the last to ping {last:?}"
+        );
         let (opcode, pong) = read_frame(&mut tcp)
-            .unwrap_or_else(|e| panic!("after {pongs} pongs, the last for ping {last:?}: {e}"));
+            .unwrap_or_else(|e| panic!("after {answers} answers, the last to ping {last:?}: {e}"));
         assert_eq!(opcode, OP_PONG);
+        if pong.is_empty() {
+            continue; // an unsolicited pong
+        }
         let i = u64::from_be_bytes(pong[..8].try_into().unwrap());
         assert_eq!(pong, payload(i));
         assert!(last.is_none_or(|l| i > l), "pong {i} after pong {last:?}");
         last = Some(i);
-        pongs += 1;
+        answers += 1;
     }
-    eprintln!("{pongs} pongs answered {PINGS} pings; memory grew by {grown} KiB");
+    (answers, grown)
+}
+
+#[test]
+fn the_latest_ping_is_answered_once_the_peer_reads_again() {
+    let (answers, grown) = flood_then_read(Server::builder(), Duration::ZERO);
+    assert!(
+        grown < 16 << 10,
+        "resident memory grew by {grown} KiB while the peer pinged without reading"
+    );
+    eprintln!("{answers} pongs answered {PINGS} pings; memory grew by {grown} KiB");
+}
+
+#[test]
+fn unsolicited_pongs_never_take_the_place_of_an_answer() {
+    let server = Server::builder()
+        .ping_interval(None)
+        .unsolicited_pong_interval(Some(Duration::from_millis(100)));
+    // Several unsolicited pongs fall due while the peer is not reading.
+    let (answers, _) = flood_then_read(server, Duration::from_millis(350));
+    eprintln!("{answers} pongs answered {PINGS} pings");
 }
