@@ -454,6 +454,13 @@ pub(crate) struct Shared {
     queue_lock: Mutex<()>,
 }
 
+/// `t + d`, or a point no wait reaches if that overflows (durations such as
+/// `Duration::MAX` are valid settings).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .unwrap_or_else(|| t + Duration::from_secs(86400 * 365))
+}
+
 fn deadline_after(d: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(d)
@@ -488,6 +495,7 @@ pub(crate) fn start(
             state: Some(read_state),
             receiver_steps: 0,
             over: None,
+            reader_parked: false,
         }),
         read_slot_changed: Condvar::new(),
         receivers_waiting: AtomicUsize::new(0),
@@ -599,9 +607,34 @@ impl ReadState {
             read_timeout: None,
             last_inbound: now,
             ping_sent: None,
-            next_unsolicited_pong: options.unsolicited_pong_interval.map(|every| now + every),
+            next_unsolicited_pong: options
+                .unsolicited_pong_interval
+                .map(|every| later(now, every)),
             handshake_leftovers: true,
         }
+    }
+}
+
+/// The read state lent to a receiving thread; returned with an end if the
+/// thread unwinds while reading.
+struct Lent<'a> {
+    shared: &'a Shared,
+    state: Option<Box<ReadState>>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let mut slot = lock(&self.shared.read_slot);
+        slot.state = Some(state);
+        slot.over = Some(Step::Ended(Error::Resource {
+            what: format!("receiving from {}", self.shared.peer),
+            reason: "the receiving thread panicked while reading".into(),
+        }));
+        drop(slot);
+        self.shared.read_slot_changed.notify_all();
     }
 }
 
@@ -616,6 +649,8 @@ struct ReadSlot {
     /// A receiving thread's read ended decoding for good (it gave the state
     /// back with this): the reader thread concludes.
     over: Option<Step>,
+    /// The reader thread waits for the state to come back.
+    reader_parked: bool,
 }
 
 /// What one socket read led to.
@@ -1205,7 +1240,14 @@ impl Shared {
                 // read ends; it says so only if it ended the connection or
                 // we are needed, so look again now and then.
                 stand_aside_until = Some(Instant::now());
-                let _ = self.read_slot_changed.wait_timeout(slot, STAND_ASIDE_IDLE);
+                slot.reader_parked = true;
+                let mut slot = self
+                    .read_slot_changed
+                    .wait_timeout(slot, STAND_ASIDE_IDLE)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                slot.reader_parked = false;
+                drop(slot);
                 continue;
             };
             stand_aside_until = None;
@@ -1218,13 +1260,24 @@ impl Shared {
             // Someone waits in recv: after this delivery, let it read itself.
             let waiting = self.receivers_waiting.load(Acquire) > 0;
             let delivered = !state.batch.is_empty();
-            self.deliver(&mut state.batch, events);
+            // For a waiting receiver the events go out and the state goes
+            // back in one step, so the receiver they wake finds the state in
+            // the slot. (Only a socket's own channel has receivers; a hub's
+            // delivery takes the hub's locks, so never under `read_slot`.)
+            if !waiting {
+                self.hand_over(&mut state.batch, events);
+            }
             let mut slot = lock(&self.read_slot);
+            if waiting {
+                self.hand_over(&mut state.batch, events);
+            }
             slot.state = Some(state);
             if waiting && delivered && !self.reader_needed.load(Acquire) {
                 seen_steps = slot.receiver_steps;
                 stand_aside_until = Some(Instant::now() + STAND_ASIDE);
             }
+            drop(slot);
+            self.flush_leftovers();
         };
         match step {
             Step::More => None,
@@ -1247,16 +1300,23 @@ impl Shared {
         if slot.over.is_some() || self.reader_needed.load(Acquire) {
             return None;
         }
-        let mut state = slot.state.take()?;
+        let state = slot.state.take()?;
         slot.receiver_steps += 1;
         drop(slot);
+        // Should the read panic, the state goes back with an end, so the
+        // reader thread still concludes and ends.
+        let mut lent = Lent {
+            shared: self,
+            state: Some(state),
+        };
+        let state = lent.state.as_mut().expect("just lent");
         // The reader thread delivers before it hands the state back, so
         // whatever it decoded is in the channel by now: that comes first.
         let step = if has_queued() {
             Step::More
         } else {
             let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            self.read_step(&mut state, limit, false)
+            self.read_step(state, limit, false)
         };
         let batch = std::mem::take(&mut state.batch);
         self.stats
@@ -1264,6 +1324,7 @@ impl Shared {
             .fetch_add(batch.len() as u64, Relaxed);
         // What the decoding queued (pongs, a close reply) goes out now.
         self.flush_leftovers();
+        let state = lent.state.take().expect("still lent");
         let mut slot = lock(&self.read_slot);
         slot.state = Some(state);
         let tell = !matches!(step, Step::More);
@@ -1271,8 +1332,9 @@ impl Shared {
             // The end: the reader thread concludes (close handshake, End).
             slot.over = Some(step);
         }
+        let parked = slot.reader_parked;
         drop(slot);
-        if tell || self.reader_needed.load(Acquire) {
+        if tell || parked || self.reader_needed.load(Acquire) {
             self.read_slot_changed.notify_all();
         }
         Some(batch)
@@ -1302,7 +1364,7 @@ impl Shared {
             };
         }
         // A deadline runs while a message is incomplete or a close is under way.
-        let receive_deadline = (*message_started).map(|t| t + self.options.receive_timeout);
+        let receive_deadline = (*message_started).map(|t| later(t, self.options.receive_timeout));
         let close_deadline = lock(&self.link).close_deadline;
         let strict = earliest(receive_deadline, close_deadline);
         // Keepalive: a ping when idle, then a pong (or any byte) in time.
@@ -1311,8 +1373,8 @@ impl Shared {
                 None => self
                     .options
                     .ping_interval
-                    .map(|every| (*last_inbound) + every),
-                Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
+                    .map(|every| later(*last_inbound, every)),
+                Some(sent) => self.options.pong_timeout.map(|limit| later(sent, limit)),
             },
             *next_unsolicited_pong,
         );
@@ -1367,15 +1429,15 @@ impl Shared {
                     (*next_unsolicited_pong) = self
                         .options
                         .unsolicited_pong_interval
-                        .map(|every| now + every);
+                        .map(|every| later(now, every));
                     self.send_control(WireMessage::Pong(Bytes::new()));
                 }
                 let keepalive_due = match *ping_sent {
                     None => self
                         .options
                         .ping_interval
-                        .map(|every| (*last_inbound) + every),
-                    Some(sent) => self.options.pong_timeout.map(|limit| sent + limit),
+                        .map(|every| later(*last_inbound, every)),
+                    Some(sent) => self.options.pong_timeout.map(|limit| later(sent, limit)),
                 };
                 if keepalive_due.is_some_and(|d| now >= d) {
                     if (*ping_sent).is_some() {
@@ -1403,7 +1465,7 @@ impl Shared {
             (*next_unsolicited_pong) = self
                 .options
                 .unsolicited_pong_interval
-                .map(|every| (*last_inbound) + every);
+                .map(|every| later(*last_inbound, every));
             self.send_control(WireMessage::Pong(Bytes::new()));
         }
         if let Some(sent) = (*ping_sent).take() {
@@ -1448,6 +1510,12 @@ impl Shared {
     /// Hands decoded messages to the receiving side, then sends what the
     /// decoding queued (pongs, a close reply) if the wire is free.
     fn deliver(&self, batch: &mut Vec<Message>, events: &Sink) {
+        self.hand_over(batch, events);
+        self.flush_leftovers();
+    }
+
+    /// Hands decoded messages to the receiving side (no socket work).
+    fn hand_over(&self, batch: &mut Vec<Message>, events: &Sink) {
         self.stats
             .messages_received
             .fetch_add(batch.len() as u64, Relaxed);
@@ -1465,7 +1533,6 @@ impl Shared {
                 events.send(Event::Batch(std::mem::replace(batch, next)));
             }
         }
-        self.flush_leftovers();
     }
 
     /// The receiving side took a message of `len` bytes off the queue.

@@ -12,6 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "tls")]
@@ -23,6 +24,9 @@ pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub(crate) struct Transport {
     tcp: TcpStream,
+    /// The read timeout last set, in microseconds (0: none), so a TLS read
+    /// can bound itself without asking the kernel.
+    read_timeout_micros: AtomicU64,
     local: SocketAddr,
     peer: SocketAddr,
     #[cfg(feature = "tls")]
@@ -73,6 +77,7 @@ impl Transport {
         tcp.set_write_timeout(Some(WRITE_SLICE))?;
         Ok(Transport {
             tcp,
+            read_timeout_micros: AtomicU64::new(0),
             local,
             peer,
             #[cfg(feature = "tls")]
@@ -167,6 +172,9 @@ impl Transport {
     #[cfg(feature = "tls")]
     fn read_tls(&self, tls: &Tls, buf: &mut [u8]) -> io::Result<usize> {
         let mut incoming = lock(&tls.incoming);
+        // A record that trickles in must not hold the caller past its
+        // read timeout: the timeout bounds the whole call.
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             {
                 let mut conn = lock(&tls.conn);
@@ -193,6 +201,20 @@ impl Transport {
                 }
             }
             // More ciphertext off the socket, without the TLS lock.
+            match deadline {
+                None => {
+                    let micros = self.read_timeout_micros.load(Relaxed);
+                    deadline = Some(if micros > 0 {
+                        Instant::now().checked_add(Duration::from_micros(micros))
+                    } else {
+                        None
+                    });
+                }
+                Some(Some(d)) if Instant::now() >= d => {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Some(_) => {}
+            }
             let want = buf.len().clamp(4096, 64 << 10);
             if incoming.bytes.len() < want {
                 incoming.bytes.resize(want, 0);
@@ -264,7 +286,12 @@ impl Transport {
 
     /// Sets the timeout of the next blocking `read`; `None` blocks until data.
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.tcp.set_read_timeout(timeout)
+        self.tcp.set_read_timeout(timeout)?;
+        let micros = timeout.map_or(0, |t| {
+            u64::try_from(t.as_micros()).unwrap_or(u64::MAX).max(1)
+        });
+        self.read_timeout_micros.store(micros, Relaxed);
+        Ok(())
     }
 
     /// Writes some wire bytes, blocking at most [`WRITE_SLICE`].
