@@ -37,7 +37,12 @@
 //!
 //! Each socket owns one reader thread. It reads the connection, answers
 //! pings and close frames, and queues whole messages for
-//! [`recv`](MessageWebSocket::recv) over a std `mpsc` channel. Sending
+//! [`recv`](MessageWebSocket::recv) over a std `mpsc` channel. While a
+//! thread keeps calling `recv`, the reader thread stands aside and that
+//! thread reads the socket itself, so a request/response loop costs no
+//! hand-over between threads; the reader thread takes over again as soon
+//! as no one is receiving (within about a second at most), so pings are
+//! answered and deadlines kept whatever the program does. Sending
 //! happens on the caller's thread: `send` returns once the message is
 //! written to the socket, or fails after the send timeout. Any number of
 //! threads may send at once through `&self` or [`Sender`] handles; each
