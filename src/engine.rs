@@ -461,10 +461,9 @@ fn later(t: Instant, d: Duration) -> Instant {
         .unwrap_or_else(|| t + Duration::from_secs(86400 * 365))
 }
 
-fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or(now + Duration::from_secs(86400 * 365))
+/// `d` from now (see [`later`]).
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    later(Instant::now(), d)
 }
 
 /// Starts the engine of a connection whose opening handshake is done: its
@@ -687,10 +686,20 @@ impl Shared {
     /// nothing was queued since the last time).
     fn take_outbox(&self, wire: &mut Wire) {
         if self.outbox_dirty.load(Acquire) {
-            let mut outbox = lock(&self.outbox);
-            take_into(&mut outbox, wire);
-            self.outbox_dirty.store(false, Relaxed);
+            self.take_locked(&mut lock(&self.outbox), wire);
         }
+    }
+
+    /// Moves all of `outbox` (locked) to the end of `wire`'s plaintext.
+    fn take_locked(&self, outbox: &mut Outbox, wire: &mut Wire) {
+        if wire.plain.is_empty() {
+            std::mem::swap(&mut outbox.bytes, &mut wire.plain);
+        } else {
+            wire.plain.append(&mut outbox.bytes);
+        }
+        wire.taken_end = outbox.queued_end;
+        outbox.tail_pong = None;
+        self.outbox_dirty.store(false, Relaxed);
     }
 
     /// Queues one data frame that `encode` appends; returns the outbox
@@ -780,12 +789,8 @@ impl Shared {
         let result = if payload.len() <= PIECE {
             let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
             wire = lock(&self.wire);
-            if wire.written_end >= end.max(self.control_end.load(Acquire)) {
-                Ok(())
-            } else {
-                self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
-                    .map(drop)
-            }
+            self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
+                .map(drop)
         } else {
             wire = lock(&self.wire);
             self.send_pieces(&mut wire, opcode, payload, mask, (deadline, timeout))
@@ -830,6 +835,12 @@ impl Shared {
         with_outbox: bool,
         end: u64,
     ) -> Result<bool> {
+        // Done once everything up to `end` is out, and whatever control frame
+        // was queued before (the holder of the wire writes those too).
+        let done = |wire: &Wire| wire.written_end >= end.max(self.control_end.load(Acquire));
+        if done(wire) {
+            return Ok(true); // another sender wrote it meanwhile
+        }
         loop {
             if wire.written == wire.pending.len() {
                 if self.backlog.load(Relaxed) {
@@ -848,7 +859,7 @@ impl Shared {
                 }
                 if wire.plain.is_empty() {
                     wire.written_end = wire.taken_end;
-                    if wire.written_end >= end.max(self.control_end.load(Acquire)) {
+                    if done(wire) {
                         return Ok(true);
                     }
                 }
@@ -958,8 +969,7 @@ impl Shared {
                 drop(outbox);
                 return Err(self.not_writable());
             }
-            take_into(&mut outbox, wire);
-            self.outbox_dirty.store(false, Relaxed);
+            self.take_locked(&mut outbox, wire);
         }
         encode_header(&mut wire.plain, opcode, payload.len(), mask);
         if mask.is_none() && !self.transport.is_tls() {
@@ -1364,20 +1374,18 @@ impl Shared {
             };
         }
         // A deadline runs while a message is incomplete or a close is under way.
-        let receive_deadline = (*message_started).map(|t| later(t, self.options.receive_timeout));
+        let receive_deadline = message_started.map(|t| later(t, self.options.receive_timeout));
         let close_deadline = lock(&self.link).close_deadline;
         let strict = earliest(receive_deadline, close_deadline);
         // Keepalive: a ping when idle, then a pong (or any byte) in time.
-        let keepalive_deadline = earliest(
-            match *ping_sent {
-                None => self
-                    .options
-                    .ping_interval
-                    .map(|every| later(*last_inbound, every)),
-                Some(sent) => self.options.pong_timeout.map(|limit| later(sent, limit)),
-            },
-            *next_unsolicited_pong,
-        );
+        let keepalive_due = match *ping_sent {
+            None => self
+                .options
+                .ping_interval
+                .map(|every| later(*last_inbound, every)),
+            Some(sent) => self.options.pong_timeout.map(|limit| later(sent, limit)),
+        };
+        let keepalive_deadline = earliest(keepalive_due, *next_unsolicited_pong);
         let now = Instant::now();
         // Strict deadlines are checked every second (the kernel rounds long
         // socket timeouts up by seconds); keepalive may fire that late.
@@ -1425,28 +1433,21 @@ impl Shared {
                         after: self.options.close_timeout,
                     }));
                 }
-                if (*next_unsolicited_pong).is_some_and(|d| now >= d) {
-                    (*next_unsolicited_pong) = self
+                if next_unsolicited_pong.is_some_and(|d| now >= d) {
+                    *next_unsolicited_pong = self
                         .options
                         .unsolicited_pong_interval
                         .map(|every| later(now, every));
                     self.send_control(WireMessage::Pong(Bytes::new()));
                 }
-                let keepalive_due = match *ping_sent {
-                    None => self
-                        .options
-                        .ping_interval
-                        .map(|every| later(*last_inbound, every)),
-                    Some(sent) => self.options.pong_timeout.map(|limit| later(sent, limit)),
-                };
                 if keepalive_due.is_some_and(|d| now >= d) {
-                    if (*ping_sent).is_some() {
+                    if ping_sent.is_some() {
                         return Step::Ended(self.fail(Error::Timeout {
                             what: format!("waiting for a pong from {}", self.peer),
                             after: self.options.pong_timeout.unwrap_or_default(),
                         }));
                     }
-                    (*ping_sent) = Some(now);
+                    *ping_sent = Some(now);
                     self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
                 }
                 return Step::More;
@@ -1460,23 +1461,23 @@ impl Shared {
         };
         self.stats.bytes_received.fetch_add(n as u64, Relaxed);
         // Any byte from the peer shows it is alive.
-        (*last_inbound) = Instant::now();
-        if (*next_unsolicited_pong).is_some_and(|d| (*last_inbound) >= d) {
-            (*next_unsolicited_pong) = self
+        *last_inbound = Instant::now();
+        if next_unsolicited_pong.is_some_and(|d| *last_inbound >= d) {
+            *next_unsolicited_pong = self
                 .options
                 .unsolicited_pong_interval
                 .map(|every| later(*last_inbound, every));
             self.send_control(WireMessage::Pong(Bytes::new()));
         }
-        if let Some(sent) = (*ping_sent).take() {
+        if let Some(sent) = ping_sent.take() {
             let rtt =
-                u64::try_from((*last_inbound).duration_since(sent).as_micros()).unwrap_or(u64::MAX);
+                u64::try_from(last_inbound.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
             self.stats.rtt_micros.store(rtt, Relaxed);
         }
         if n > 0 && tracker.feed(&buf[..n]) {
-            (*message_started).get_or_insert_with(Instant::now);
+            message_started.get_or_insert_with(Instant::now);
         } else {
-            (*message_started) = None;
+            *message_started = None;
         }
 
         let (fed, peer_close) = self.decode(buf, Some(n), batch);
@@ -1802,17 +1803,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// Moves all of `outbox` to the end of `wire`'s plaintext.
-fn take_into(outbox: &mut Outbox, wire: &mut Wire) {
-    if wire.plain.is_empty() {
-        std::mem::swap(&mut outbox.bytes, &mut wire.plain);
-    } else {
-        wire.plain.append(&mut outbox.bytes);
-    }
-    wire.taken_end = outbox.queued_end;
-    outbox.tail_pong = None;
 }
 
 /// The status, close code and reason for a tungstenite read error that the

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::Role;
 use tungstenite::{Bytes, Utf8Bytes};
 
-use crate::engine::{Event, Shared};
+use crate::engine::{deadline_after, Event, Shared};
 use crate::error::{Error, Result};
 use crate::options::{Builder, Connect, Options};
 
@@ -282,7 +282,7 @@ impl Inbox {
                 }))
             }
             Wait::Forever => None,
-            Wait::For(d) => Some(Instant::now().checked_add(d).unwrap_or_else(far_future)),
+            Wait::For(d) => Some(deadline_after(d)),
         };
         self.shared.receivers_waiting.fetch_add(1, AcqRel);
         let next = self.wait_for_next(deadline);
@@ -358,11 +358,6 @@ impl Inbox {
             Err(none) => none,
         }
     }
-}
-
-/// A point in time no wait reaches.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365)
 }
 
 /// What [`Inbox::next`] found.

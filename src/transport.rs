@@ -174,7 +174,7 @@ impl Transport {
         let mut incoming = lock(&tls.incoming);
         // A record that trickles in must not hold the caller past its
         // read timeout: the timeout bounds the whole call.
-        let mut deadline: Option<Option<Instant>> = None;
+        let mut first_socket_read: Option<Instant> = None;
         loop {
             {
                 let mut conn = lock(&tls.conn);
@@ -201,16 +201,13 @@ impl Transport {
                 }
             }
             // More ciphertext off the socket, without the TLS lock.
-            match deadline {
-                None => {
-                    let micros = self.read_timeout_micros.load(Relaxed);
-                    deadline = Some(if micros > 0 {
-                        Instant::now().checked_add(Duration::from_micros(micros))
-                    } else {
-                        None
-                    });
-                }
-                Some(Some(d)) if Instant::now() >= d => {
+            match first_socket_read {
+                None => first_socket_read = Some(Instant::now()),
+                Some(t)
+                    if self
+                        .read_timeout()
+                        .is_some_and(|limit| t.elapsed() >= limit) =>
+                {
                     return Err(io::ErrorKind::WouldBlock.into());
                 }
                 Some(_) => {}
@@ -285,6 +282,13 @@ impl Transport {
     }
 
     /// Sets the timeout of the next blocking `read`; `None` blocks until data.
+    /// The read timeout last set.
+    #[cfg(feature = "tls")]
+    fn read_timeout(&self) -> Option<Duration> {
+        let micros = self.read_timeout_micros.load(Relaxed);
+        (micros > 0).then(|| Duration::from_micros(micros))
+    }
+
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.tcp.set_read_timeout(timeout)?;
         let micros = timeout.map_or(0, |t| {
