@@ -1301,16 +1301,24 @@ impl Shared {
     /// it decoded (`Some`, maybe empty: look at the channel again), or
     /// `None` if the reader thread is reading (then wait for its delivery).
     /// Waits at most until `deadline`.
+    ///
+    /// `out` must be empty; it receives the decoded messages, and its
+    /// allocation goes to the read state for the next read's messages (so
+    /// a batch of hundreds of small messages is not regrown on every read).
     pub(crate) fn receive_directly(
         &self,
         deadline: Option<Instant>,
         mut has_queued: impl FnMut() -> bool,
-    ) -> Option<Vec<Message>> {
+        out: &mut Vec<Message>,
+    ) -> bool {
+        debug_assert!(out.is_empty());
         let mut slot = lock(&self.read_slot);
         if slot.over.is_some() || self.reader_needed.load(Acquire) {
-            return None;
+            return false;
         }
-        let state = slot.state.take()?;
+        let Some(state) = slot.state.take() else {
+            return false;
+        };
         slot.receiver_steps += 1;
         drop(slot);
         // Should the read panic, the state goes back with an end, so the
@@ -1328,10 +1336,13 @@ impl Shared {
             let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             self.read_step(state, limit, false)
         };
-        let batch = std::mem::take(&mut state.batch);
+        std::mem::swap(&mut state.batch, out);
+        if state.batch.capacity() > BATCH_CAPACITY_MAX {
+            state.batch = Vec::new();
+        }
         self.stats
             .messages_received
-            .fetch_add(batch.len() as u64, Relaxed);
+            .fetch_add(out.len() as u64, Relaxed);
         // What the decoding queued (pongs, a close reply) goes out now.
         self.flush_leftovers();
         let state = lent.state.take().expect("still lent");
@@ -1347,7 +1358,7 @@ impl Shared {
         if tell || parked || self.reader_needed.load(Acquire) {
             self.read_slot_changed.notify_all();
         }
-        Some(batch)
+        true
     }
 
     /// One socket read, decoded; the messages are left in `state.batch`.
@@ -1931,6 +1942,9 @@ struct FrameTracker {
 impl FrameTracker {
     /// Consumes `bytes`; returns true if they end inside a message.
     fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        if self.header.is_empty() {
+            bytes = self.skip_whole_headers(bytes);
+        }
         while !bytes.is_empty() {
             if self.payload_left > 0 {
                 let n = (bytes.len() as u64).min(self.payload_left) as usize;
@@ -1964,6 +1978,39 @@ impl FrameTracker {
             }
         }
         self.payload_left > 0 || !self.header.is_empty() || self.in_fragmented
+    }
+}
+
+impl FrameTracker {
+    /// The fast path of `feed` (no header split across reads): skips the
+    /// frames whose headers lie wholly in `bytes` while at least a longest
+    /// header's worth is left; returns the rest for the careful path.
+    #[inline]
+    fn skip_whole_headers<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        let end = bytes.len() as u64;
+        let mut pos = self.payload_left.min(end);
+        self.payload_left -= pos;
+        while self.payload_left == 0 && pos + MAX_HEADER as u64 <= end {
+            let at = pos as usize;
+            let Some(&[first, second, b2, b3, b4, b5, b6, b7, b8, b9]) = bytes.get(at..at + 10)
+            else {
+                break;
+            };
+            let (extra, payload) = match second & 0x7F {
+                126 => (2, u64::from(u16::from_be_bytes([b2, b3]))),
+                127 => (8, u64::from_be_bytes([b2, b3, b4, b5, b6, b7, b8, b9])),
+                n => (0, u64::from(n)),
+            };
+            if first & 0x08 == 0 {
+                // A data frame (continuation, text, binary).
+                self.in_fragmented = first & 0x80 == 0;
+            }
+            pos += 2 + extra + u64::from(second >> 7) * 4;
+            let take = payload.min(end - pos);
+            pos += take;
+            self.payload_left = payload - take;
+        }
+        &bytes[pos as usize..]
     }
 }
 
@@ -2065,6 +2112,71 @@ mod tests {
             assert_eq!(open_a, !ends.contains(&split), "split at {split}");
             let open_b = t.feed(&stream[split..]);
             assert!(!open_b, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn tracker_fast_path_agrees_with_byte_at_a_time() {
+        // Frames of every length encoding, masked and not, fragmented
+        // messages with pings between their frames.
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let mut stream = Vec::new();
+        for _ in 0..400 {
+            let len = match next(4) {
+                0 => next(126),
+                1 => 126 + next(400),
+                2 => 65_536 + next(3000),
+                _ => next(20),
+            } as usize;
+            let control = next(5) == 0;
+            let first = if control {
+                0x89
+            } else {
+                (next(2) as u8) << 7 | next(3) as u8
+            };
+            let masked = next(2) == 1;
+            let control_len = if control { len.min(125) } else { len };
+            let mut header = vec![first];
+            let mask_bit = if masked { 0x80 } else { 0 };
+            match control_len {
+                0..=125 => header.push(mask_bit | control_len as u8),
+                126..=65_535 => {
+                    header.push(mask_bit | 126);
+                    header.extend_from_slice(&(control_len as u16).to_be_bytes());
+                }
+                _ => {
+                    header.push(mask_bit | 127);
+                    header.extend_from_slice(&(control_len as u64).to_be_bytes());
+                }
+            }
+            if masked {
+                header.extend_from_slice(&[1, 2, 3, 4]);
+            }
+            stream.extend_from_slice(&header);
+            stream.resize(stream.len() + control_len, 0x55);
+        }
+        let mut slow = FrameTracker::default();
+        let expected: Vec<bool> = stream.iter().map(|b| slow.feed(&[*b])).collect();
+        for round in 0..20 {
+            let mut fast = FrameTracker::default();
+            let mut at = 0;
+            while at < stream.len() {
+                let n = match round % 3 {
+                    0 => 1 + next(64),
+                    1 => 1 + next(4096),
+                    _ => 1 + next(100_000),
+                } as usize;
+                let end = (at + n).min(stream.len());
+                let open = fast.feed(&stream[at..end]);
+                assert_eq!(open, expected[end - 1], "round {round}, bytes {at}..{end}");
+                at = end;
+            }
         }
     }
 }

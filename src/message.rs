@@ -1,5 +1,6 @@
 //! Message mode: [`MessageWebSocket`], whole text and binary messages.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
@@ -240,7 +241,7 @@ pub struct MessageWebSocket {
 /// when it is taken, not when its batch leaves the channel.
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Event>,
-    ready: std::vec::IntoIter<Message>,
+    ready: VecDeque<Message>,
     /// `ready` came through the channel (and counts against the receive
     /// queue limit), not from a read of this thread's own.
     ready_queued: bool,
@@ -251,7 +252,7 @@ impl Inbox {
     pub(crate) fn new(rx: mpsc::Receiver<Event>, shared: Arc<Shared>) -> Inbox {
         Inbox {
             rx,
-            ready: Vec::new().into_iter(),
+            ready: VecDeque::new(),
             ready_queued: false,
             shared,
         }
@@ -260,7 +261,7 @@ impl Inbox {
     /// The next message of the last batch, if any is left.
     #[inline]
     pub(crate) fn pop_ready(&mut self) -> Option<Message> {
-        let m = self.ready.next()?;
+        let m = self.ready.pop_front()?;
         if self.ready_queued {
             self.shared.consumed(m.len());
         }
@@ -302,36 +303,39 @@ impl Inbox {
             }
             let mut peeked = None;
             let rx = &self.rx;
-            let direct = self.shared.receive_directly(deadline, || {
-                peeked = rx.try_recv().ok();
-                peeked.is_some()
-            });
+            // `ready` is empty: its allocation is lent to the read state.
+            let mut batch = Vec::from(std::mem::take(&mut self.ready));
+            let direct = self.shared.receive_directly(
+                deadline,
+                || {
+                    peeked = rx.try_recv().ok();
+                    peeked.is_some()
+                },
+                &mut batch,
+            );
+            self.ready = VecDeque::from(batch);
+            self.ready_queued = false;
             if let Some(event) = peeked {
                 return self.take(Ok(event));
             }
-            match direct {
-                Some(batch) => {
-                    self.ready = batch.into_iter();
-                    self.ready_queued = false;
-                    if let Some(m) = self.ready.next() {
-                        return Next::Message(m);
-                    }
-                    // Nothing decoded yet (a timeout slice, a control frame).
+            if direct {
+                if let Some(m) = self.ready.pop_front() {
+                    return Next::Message(m);
                 }
-                None => {
-                    // The reader thread reads: wait for what it hands over.
-                    let event = match deadline {
-                        None => self.rx.recv().map_err(|_| Next::Gone),
-                        Some(d) => self
-                            .rx
-                            .recv_timeout(d.saturating_duration_since(Instant::now()))
-                            .map_err(|e| match e {
-                                RecvTimeoutError::Timeout => Next::Empty,
-                                RecvTimeoutError::Disconnected => Next::Gone,
-                            }),
-                    };
-                    return self.take(event);
-                }
+                // Nothing decoded yet (a timeout slice, a control frame).
+            } else {
+                // The reader thread reads: wait for what it hands over.
+                let event = match deadline {
+                    None => self.rx.recv().map_err(|_| Next::Gone),
+                    Some(d) => self
+                        .rx
+                        .recv_timeout(d.saturating_duration_since(Instant::now()))
+                        .map_err(|e| match e {
+                            RecvTimeoutError::Timeout => Next::Empty,
+                            RecvTimeoutError::Disconnected => Next::Gone,
+                        }),
+                };
+                return self.take(event);
             }
         }
     }
@@ -344,7 +348,7 @@ impl Inbox {
                 Next::Message(m)
             }
             Ok(Event::Batch(batch)) => {
-                self.ready = batch.into_iter();
+                self.ready = VecDeque::from(batch);
                 self.ready_queued = true;
                 match self.pop_ready() {
                     Some(m) => Next::Message(m),
