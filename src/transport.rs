@@ -20,6 +20,9 @@ use std::sync::Mutex;
 
 /// Longest single blocking write; deadlines are checked between slices.
 pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(250);
+/// Plaintext sealed into TLS records at a time (four full records).
+#[cfg(feature = "tls")]
+const SEAL_CHUNK: usize = 64 << 10;
 
 #[derive(Debug)]
 pub(crate) struct Transport {
@@ -236,12 +239,24 @@ impl Transport {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let mut conn = lock(&tls.conn);
-            if !plain.is_empty() {
-                // Unlimited buffer: the whole write is taken.
-                let _ = conn.writer().write_all(plain);
-            }
-            while conn.wants_write() {
-                if conn.write_tls(wire).is_err() {
+            // A few records at a time: rustls allocates each record it
+            // seals and frees it once written out, and a quarter MiB of
+            // them freed at once made glibc give the memory back and fault
+            // it in again on every piece (a fresh process sent 30% slower).
+            let mut rest = &plain[..];
+            loop {
+                let (now, later) = rest.split_at(rest.len().min(SEAL_CHUNK));
+                rest = later;
+                if !now.is_empty() {
+                    // Unlimited buffer: the whole write is taken.
+                    let _ = conn.writer().write_all(now);
+                }
+                while conn.wants_write() {
+                    if conn.write_tls(wire).is_err() {
+                        break;
+                    }
+                }
+                if rest.is_empty() {
                     break;
                 }
             }
