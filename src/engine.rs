@@ -782,9 +782,14 @@ impl Shared {
     /// sender whose frame another one wrote meanwhile returns at once. A
     /// larger message holds the wire for its whole frame instead.
     pub(crate) fn send_data(&self, text: bool, payload: &[u8], timeout: Duration) -> Result<()> {
-        let deadline = deadline_after(timeout);
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        if payload.len() <= PIECE {
+            if let Some(done) = self.send_alone(opcode, payload, mask, timeout) {
+                return done;
+            }
+        }
+        let deadline = deadline_after(timeout);
         let mut wire;
         let result = if payload.len() <= PIECE {
             let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
@@ -800,6 +805,65 @@ impl Shared {
         result?;
         self.stats.messages_sent.fetch_add(1, Relaxed);
         Ok(())
+    }
+
+    /// The uncontended case of a small message: with the wire free, nothing
+    /// queued and nothing left over, the frame is encoded straight into the
+    /// wire buffer and written, without a trip through the outbox. `None`
+    /// if that case does not hold (then queue as usual).
+    ///
+    /// Order is kept: only a holder of `wire` writes, so a close frame queued
+    /// meanwhile goes out after this frame, and one written before shows as
+    /// `writable` false (it was cleared before that frame was queued).
+    ///
+    /// The first write does not block, and the send timeout starts only if
+    /// it leaves bytes over: a frame the socket takes at once needs no clock.
+    fn send_alone(
+        &self,
+        opcode: OpCode,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+        timeout: Duration,
+    ) -> Option<Result<()>> {
+        let mut wire = self.wire.try_lock().ok()?;
+        if self.outbox_dirty.load(Acquire)
+            || self.backlog.load(Acquire)
+            || wire.written != wire.pending.len()
+        {
+            return None;
+        }
+        if !self.writable.load(Acquire) {
+            drop(wire);
+            self.flush_leftovers();
+            return Some(Err(self.not_writable()));
+        }
+        wire.pending.clear();
+        wire.written = 0;
+        encode_frame(&mut wire.plain, opcode, payload, mask);
+        let Wire { plain, pending, .. } = &mut *wire;
+        self.transport.seal(plain, pending);
+        let mut result = self.write_wire(&wire.pending, None).map(|n| {
+            wire.written = n.unwrap_or(0);
+        });
+        if result.is_ok() && wire.written < wire.pending.len() {
+            let deadline = (deadline_after(timeout), timeout);
+            while wire.written < wire.pending.len() {
+                match self.write_wire(&wire.pending[wire.written..], Some(deadline)) {
+                    // With a deadline it returns Some or fails.
+                    Ok(n) => wire.written += n.unwrap_or(0),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        drop(wire);
+        self.flush_leftovers();
+        if result.is_ok() {
+            self.stats.messages_sent.fetch_add(1, Relaxed);
+        }
+        Some(result)
     }
 
     /// Why nothing can be sent any more.
@@ -897,6 +961,8 @@ impl Shared {
     /// that reads slowly never makes it time out: the deadline is checked
     /// after every partial write too (then part of a frame is on the wire,
     /// and failing the connection is the only way out).
+    ///
+    /// Called only by the holder of `wire`.
     fn write_wire(
         &self,
         bytes: &[u8],
@@ -914,7 +980,10 @@ impl Shared {
                     return Err(self.fail(Error::io(&self.peer, "sending", e)));
                 }
                 Ok(n) => {
-                    self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                    // Only the holder of `wire` writes this count: no
+                    // read-modify-write needed.
+                    let sent = &self.stats.bytes_sent;
+                    sent.store(sent.load(Relaxed) + n as u64, Relaxed);
                     if let Some((d, budget)) = deadline {
                         if n < bytes.len() && Instant::now() >= d {
                             return Err(self.fail(Error::Timeout {
