@@ -58,7 +58,7 @@ impl Default for Options {
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Some(Duration::from_secs(20)),
             unsolicited_pong_interval: None,
-            stream_write_buffer: 64 << 10,
+            stream_write_buffer: 256 << 10,
             #[cfg(feature = "tls")]
             client_tls: Default::default(),
             #[cfg(feature = "tls")]
@@ -224,7 +224,10 @@ macro_rules! connection_setters {
 
         /// Stream mode: how many bytes small writes are gathered into before
         /// they leave as one binary message (`flush` sends them sooner).
-        /// Defaults to 64 KiB.
+        /// Defaults to 256 KiB: on loopback, 64 KiB writes gathered into
+        /// 256 KiB messages ran at 2.8-4.8 GB/s, against 1.3-1.6 GB/s as
+        /// 64 KiB messages (each message is a system call, and each call can
+        /// cost the receiver a wake-up).
         pub fn stream_write_buffer(mut self, bytes: usize) -> Self {
             if bytes == 0 {
                 self.options

@@ -23,7 +23,7 @@ const MAX_CHUNK: usize = 1 << 20;
 /// **Reading** returns the payload bytes of incoming messages in order,
 /// across message boundaries, into buffers of any size; `Ok(0)` after the
 /// peer's close frame. Text messages are delivered as their UTF-8 bytes.
-/// **Writing** coalesces small writes in a buffer (64 KiB by default, see
+/// **Writing** coalesces small writes in a buffer (256 KiB by default, see
 /// [`stream_write_buffer`](crate::Builder::stream_write_buffer)), sent as
 /// one binary message when full; a write at least as large as the buffer,
 /// arriving with the buffer empty, goes out straight from the caller's

@@ -298,7 +298,10 @@ fn writes_become_messages_of_the_buffer_size_and_large_writes_go_whole() {
             }
         }
     });
-    let mut s = StreamWebSocket::connect(&url).unwrap(); // 64 KiB buffer
+    let mut s = StreamWebSocket::builder()
+        .stream_write_buffer(64 << 10)
+        .connect(&url)
+        .unwrap();
     let bytes = data(10 * 1000 + 60_000 + (2 << 20) + 5 + 100);
     let (small, rest) = bytes.split_at(10 * 1000);
     let (medium, rest) = rest.split_at(60_000);
