@@ -794,7 +794,13 @@ impl Shared {
         let deadline = deadline_after(timeout);
         let mut wire;
         let result = if payload.len() <= PIECE {
-            let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
+            let end = match self.enqueue(|out| encode_frame(out, opcode, payload, mask)) {
+                Ok(end) => end,
+                Err(e) => {
+                    self.flush_leftovers();
+                    return Err(e);
+                }
+            };
             wire = lock(&self.wire);
             self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
                 .map(drop)
@@ -830,10 +836,16 @@ impl Shared {
         timeout: Duration,
     ) -> Option<Result<()>> {
         let mut wire = self.wire.try_lock().ok()?;
+        #[cfg(test)]
+        pause_point::reached();
         if self.outbox_dirty.load(Acquire)
             || self.backlog.load(Acquire)
             || wire.written != wire.pending.len()
         {
+            // Whoever lets go of the wire flushes what is queued: a close
+            // frame queued while this thread held it found the wire taken.
+            drop(wire);
+            self.flush_leftovers();
             return None;
         }
         if !self.writable.load(Acquire) {
@@ -2189,6 +2201,59 @@ mod tests {
     }
 
     #[test]
+    fn tracker_fast_path_agrees_on_garbage() {
+        // Not well-formed frames: 64-bit lengths near u64::MAX, reserved
+        // opcodes, random bytes; fed in random slices, the answers and the
+        // payload still owed match byte-at-a-time feeding.
+        let mut seed = 0x1234_5678_9ABC_DEF1_u64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for case in 0..100 {
+            let len = 1 + next(3000) as usize;
+            let mut stream = Vec::with_capacity(len);
+            while stream.len() < len {
+                match next(6) {
+                    0 => {
+                        stream.push(next(256) as u8);
+                        stream.push(127 | (next(2) as u8) << 7);
+                        stream.extend_from_slice(&(u64::MAX - next(5)).to_be_bytes());
+                    }
+                    1 => {
+                        stream.push(next(256) as u8);
+                        let l = next(6) as u8;
+                        stream.push(l | (next(2) as u8) << 7);
+                        for _ in 0..(l + 4) {
+                            stream.push(next(256) as u8);
+                        }
+                    }
+                    _ => stream.push(next(256) as u8),
+                }
+            }
+            let mut slow = FrameTracker::default();
+            let expected: Vec<(bool, u64)> = stream
+                .iter()
+                .map(|b| (slow.feed(&[*b]), slow.payload_left))
+                .collect();
+            for round in 0..6 {
+                let mut fast = FrameTracker::default();
+                let mut at = 0;
+                while at < stream.len() {
+                    let n = 1 + next(if round % 2 == 0 { 40 } else { 2000 }) as usize;
+                    let end = (at + n).min(stream.len());
+                    let open = fast.feed(&stream[at..end]);
+                    let got = (open, fast.payload_left);
+                    assert_eq!(got, expected[end - 1], "case {case}, bytes {at}..{end}");
+                    at = end;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tracker_fast_path_agrees_with_byte_at_a_time() {
         // Frames of every length encoding, masked and not, fragmented
         // messages with pings between their frames.
@@ -2249,6 +2314,125 @@ mod tests {
                 let open = fast.feed(&stream[at..end]);
                 assert_eq!(open, expected[end - 1], "round {round}, bytes {at}..{end}");
                 at = end;
+            }
+        }
+    }
+}
+
+/// A test's hook into `send_alone`, right after it took the wire: it runs
+/// on the thread that installed it, once (test builds only).
+#[cfg(test)]
+mod pause_point {
+    use std::cell::RefCell;
+
+    thread_local! {
+        pub(super) static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn reached() {
+        if let Some(hook) = HOOK.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+}
+
+#[cfg(test)]
+mod races {
+    use std::io::{self, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    /// Opens a WebSocket over raw TCP (an unmasked-reading peer).
+    fn handshake(addr: std::net::SocketAddr) -> TcpStream {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            tcp,
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                tcp.read(&mut b).unwrap(),
+                1,
+                "the response head ended early"
+            );
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        tcp
+    }
+
+    /// Reads one frame from the server (unmasked); returns its opcode.
+    fn next_opcode(r: &mut impl Read) -> io::Result<u8> {
+        let mut head = [0u8; 2];
+        r.read_exact(&mut head)?;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut x = [0u8; 2];
+                r.read_exact(&mut x)?;
+                u64::from(u16::from_be_bytes(x))
+            }
+            127 => {
+                let mut x = [0u8; 8];
+                r.read_exact(&mut x)?;
+                u64::from_be_bytes(x)
+            }
+            n => u64::from(n),
+        };
+        io::copy(&mut r.by_ref().take(len), &mut io::sink())?;
+        Ok(head[0] & 0x0f)
+    }
+
+    /// The socket is dropped (close without waiting) while a sender holds
+    /// the wire in `send_alone`: the closer's flush finds the wire taken, so
+    /// the sender, which then finds the close frame queued, must see it out.
+    /// (It once let go of the wire and failed without a flush: the close
+    /// frame stayed queued until the close timer cut the connection.)
+    #[test]
+    fn a_close_queued_while_a_sender_holds_the_wire_still_goes_out() {
+        let server = crate::Server::builder()
+            .close_timeout(Duration::from_secs(5))
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = thread::spawn(move || handshake(addr));
+        let request = server.incoming().next().unwrap().unwrap();
+        let ws = request.accept_message().unwrap();
+        let mut peer = BufReader::new(client.join().unwrap());
+
+        let (holding_tx, holding_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let tx = ws.sender();
+        let sender = thread::spawn(move || {
+            super::pause_point::HOOK.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move || {
+                    holding_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                }))
+            });
+            tx.send_binary([7u8; 10])
+        });
+        holding_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the sender never reached send_alone");
+        drop(ws);
+        go_tx.send(()).unwrap();
+        let _ = sender.join().unwrap(); // sent, or Closed: either is fine
+
+        // The peer's read timeout (10 s) outlasts the close timer (5 s):
+        // without the close frame the connection is cut first.
+        let mut seen = Vec::new();
+        loop {
+            match next_opcode(&mut peer) {
+                Ok(8) => break,
+                Ok(op) => seen.push(op),
+                Err(e) => panic!("no close frame ({e}); frames before: {seen:?}"),
             }
         }
     }
