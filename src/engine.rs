@@ -34,7 +34,9 @@
 //!    outbox that are not yet written. A sender takes it after queueing its
 //!    frame and writes everything queued up to that frame (so senders that
 //!    queue meanwhile share one system call); a message too large for the
-//!    outbox holds it for the whole frame. The reader only ever
+//!    outbox holds it for the whole frame. A small message whose sender
+//!    finds `wire` free and nothing queued skips the outbox: it is encoded
+//!    straight into the wire buffer (`send_alone`). The reader only ever
 //!    `try_lock`s it, and then writes without blocking (`MSG_DONTWAIT`).
 //! 2. `proto`: tungstenite's `WebSocket<Pipe>`; the pipe holds the bytes the
 //!    reader has read and not yet decoded. Held only for in-memory work,
