@@ -55,7 +55,9 @@
 //!   end: a wsock client into a wsock TLS sink, beside a tungstenite client
 //!   into a tungstenite-over-rustls sink (TLS costs most on the receiving
 //!   side, where rustls is fed the socket's bytes: a shared sink would
-//!   measure only the sender).
+//!   measure only the sender). A last line gives each receiving server's
+//!   CPU time (user + system, all threads, from `/proc/<pid>/stat`) per GB
+//!   received.
 //! - `idle`: 1,000, 5,000 and 10,000 connections (only 1,000 with
 //!   `--quick`), medians of 3 runs, each run's server in a fresh child.
 //!   Under test: a wsock `Server` accepting into one `Hub`, one thread
@@ -1608,6 +1610,9 @@ mod tls {
         let max = LARGE_RUN_BYTES / payload.len();
         let (mut we, mut te) = (Runs::default(), Runs::default());
         let (mut ws, mut ts) = (vec![], vec![]);
+        // The receiving servers' CPU time per GB: where TLS costs most.
+        let (mut wcpu, mut tcpu) = (vec![], vec![]);
+        let sink_cpu = |sink: &Peer| cpu_seconds_of(sink.child.id());
         for run in 0..plan.runs {
             we.add(echo_wsock(wsock_tls_client(wsock_echo.port, &pki)?, plan)?);
             te.add(echo_tungstenite(
@@ -1615,14 +1620,20 @@ mod tls {
                 plan,
             )?);
             let client = wsock_tls_client(wsock_sink.port, &pki)?;
+            let before = sink_cpu(&wsock_sink);
             let a = send_wsock(client, &payload, 1, max, plan.run_time)?;
+            let a_cpu = ms_per_gb(sink_cpu(&wsock_sink) - before, a.bytes);
             let client = tungstenite_tls_client(tung_sink.port, &config)?;
+            let before = sink_cpu(&tung_sink);
             let b = send_tungstenite(client, &payload, max, plan.run_time, false)?;
+            let b_cpu = ms_per_gb(sink_cpu(&tung_sink) - before, b.bytes);
             ws.push(a.per_second(false));
             ts.push(b.per_second(false));
+            wcpu.push(a_cpu);
+            tcpu.push(b_cpu);
             eprintln!(
-                "  run {}: echo p50 wsock {:.1} tungstenite {:.1} µs; 1 MiB one way: wsock {}; \
-                 tungstenite {}",
+                "  run {}: echo p50 wsock {:.1} tungstenite {:.1} µs; 1 MiB one way: wsock {} \
+                 (server cpu {a_cpu:.0} ms/GB); tungstenite {} (server cpu {b_cpu:.0} ms/GB)",
                 run + 1,
                 we.p50[run],
                 te.p50[run],
@@ -1648,6 +1659,16 @@ mod tls {
                 reference_name: "tungstenite over rustls",
                 higher_is_better: true,
                 target: Some(Target::Ratio(1.3)),
+            },
+            Line {
+                row:
+                    "wss: 1 MiB binary one way, receiving server's CPU, ms per GB (lower is better)"
+                        .into(),
+                wsock: median(&wcpu),
+                reference: median(&tcpu),
+                reference_name: "tungstenite over rustls",
+                higher_is_better: false,
+                target: None,
             },
         ])
     }
@@ -1695,6 +1716,12 @@ mod tls {
 // ---------------------------------------------------------------------------
 
 /// The median of some figures (the mean of the middle two for an even count).
+/// CPU seconds spent on `bytes`, as milliseconds per GB (10^9 bytes).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+fn ms_per_gb(cpu_seconds: f64, bytes: u64) -> f64 {
+    cpu_seconds * 1e3 / (bytes.max(1) as f64 / 1e9)
+}
+
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -1745,7 +1772,17 @@ fn size_name(size: usize) -> String {
 /// CPU time (user + system) this process has used so far, in seconds, from
 /// /proc/self/stat (10 ms resolution); 0 where that is not available.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_seconds_in("/proc/self/stat")
+}
+
+/// The same for another process (all its threads).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+fn cpu_seconds_of(pid: u32) -> f64 {
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds_in(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
