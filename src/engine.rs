@@ -2202,18 +2202,22 @@ mod tests {
         }
     }
 
+    /// Repeatable pseudo-random numbers below a bound (xorshift).
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |below| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        }
+    }
+
     #[test]
     fn tracker_fast_path_agrees_on_garbage() {
         // Not well-formed frames: 64-bit lengths near u64::MAX, reserved
         // opcodes, random bytes; fed in random slices, the answers and the
         // payload still owed match byte-at-a-time feeding.
-        let mut seed = 0x1234_5678_9ABC_DEF1_u64;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut next = numbers(0x1234_5678_9ABC_DEF1);
         for case in 0..100 {
             let len = 1 + next(3000) as usize;
             let mut stream = Vec::with_capacity(len);
@@ -2259,13 +2263,7 @@ mod tests {
     fn tracker_fast_path_agrees_with_byte_at_a_time() {
         // Frames of every length encoding, masked and not, fragmented
         // messages with pings between their frames.
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut next = numbers(0x9E37_79B9_7F4A_7C15);
         let mut stream = Vec::new();
         for _ in 0..400 {
             let len = match next(4) {
