@@ -1384,14 +1384,14 @@ impl Shared {
     }
 
     /// For a thread waiting in `recv` with nothing queued: reads and decodes
-    /// the socket itself if the reader thread stands aside, and returns what
-    /// it decoded (`Some`, maybe empty: look at the channel again), or
-    /// `None` if the reader thread is reading (then wait for its delivery).
-    /// Waits at most until `deadline`.
+    /// the socket itself if the reader thread stands aside, puts what it
+    /// decoded in `out` and returns true (`out` maybe empty: look at the
+    /// channel again), or returns false if the reader thread is reading
+    /// (then wait for its delivery). Waits at most until `deadline`.
     ///
-    /// `out` must be empty; it receives the decoded messages, and its
-    /// allocation goes to the read state for the next read's messages (so
-    /// a batch of hundreds of small messages is not regrown on every read).
+    /// `out` must be empty; its allocation goes to the read state for the
+    /// next read's messages (so a batch of hundreds of small messages is not
+    /// regrown on every read).
     pub(crate) fn receive_directly(
         &self,
         deadline: Option<Instant>,
@@ -2066,9 +2066,7 @@ impl FrameTracker {
         }
         self.payload_left > 0 || !self.header.is_empty() || self.in_fragmented
     }
-}
 
-impl FrameTracker {
     /// The fast path of `feed` (no header split across reads): skips the
     /// frames whose headers lie wholly in `bytes` while at least a longest
     /// header's worth is left; returns the rest for the careful path.
