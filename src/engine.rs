@@ -796,13 +796,7 @@ impl Shared {
         let deadline = deadline_after(timeout);
         let mut wire;
         let result = if payload.len() <= PIECE {
-            let end = match self.enqueue(|out| encode_frame(out, opcode, payload, mask)) {
-                Ok(end) => end,
-                Err(e) => {
-                    self.flush_leftovers();
-                    return Err(e);
-                }
-            };
+            let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
             wire = lock(&self.wire);
             self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
                 .map(drop)
@@ -843,17 +837,14 @@ impl Shared {
         if self.outbox_dirty.load(Acquire)
             || self.backlog.load(Acquire)
             || wire.written != wire.pending.len()
+            || !self.writable.load(Acquire)
         {
             // Whoever lets go of the wire flushes what is queued: a close
             // frame queued while this thread held it found the wire taken.
+            // The usual path then queues the message, or says why it can't.
             drop(wire);
             self.flush_leftovers();
             return None;
-        }
-        if !self.writable.load(Acquire) {
-            drop(wire);
-            self.flush_leftovers();
-            return Some(Err(self.not_writable()));
         }
         wire.pending.clear();
         wire.written = 0;
@@ -864,17 +855,11 @@ impl Shared {
             wire.written = n.unwrap_or(0);
         });
         if result.is_ok() && wire.written < wire.pending.len() {
+            // The rest, blocking, within the send timeout from now.
             let deadline = (deadline_after(timeout), timeout);
-            while wire.written < wire.pending.len() {
-                match self.write_wire(&wire.pending[wire.written..], Some(deadline)) {
-                    // With a deadline it returns Some or fails.
-                    Ok(n) => wire.written += n.unwrap_or(0),
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
+            result = self
+                .drain_until(&mut wire, Some(deadline), false, u64::MAX)
+                .map(drop);
         }
         drop(wire);
         self.flush_leftovers();
@@ -2076,24 +2061,17 @@ impl FrameTracker {
         let mut pos = self.payload_left.min(end);
         self.payload_left -= pos;
         while self.payload_left == 0 && pos + MAX_HEADER as u64 <= end {
-            let at = pos as usize;
-            let Some(&[first, second, b2, b3, b4, b5, b6, b7, b8, b9]) = bytes.get(at..at + 10)
-            else {
-                break;
+            let Some(header) = HeaderExtent::of(&bytes[pos as usize..]) else {
+                break; // not reached: a longest header's worth is there
             };
-            let (extra, payload) = match second & 0x7F {
-                126 => (2, u64::from(u16::from_be_bytes([b2, b3]))),
-                127 => (8, u64::from_be_bytes([b2, b3, b4, b5, b6, b7, b8, b9])),
-                n => (0, u64::from(n)),
-            };
-            if first & 0x08 == 0 {
+            if header.opcode < 8 {
                 // A data frame (continuation, text, binary).
-                self.in_fragmented = first & 0x80 == 0;
+                self.in_fragmented = !header.fin;
             }
-            pos += 2 + extra + u64::from(second >> 7) * 4;
-            let take = payload.min(end - pos);
+            pos += header.len as u64;
+            let take = header.payload.min(end - pos);
             pos += take;
-            self.payload_left = payload - take;
+            self.payload_left = header.payload - take;
         }
         &bytes[pos as usize..]
     }
@@ -2112,6 +2090,7 @@ struct HeaderExtent {
 
 impl HeaderExtent {
     /// The extent of the header at the start of `b`; `None` if incomplete.
+    #[inline]
     fn of(b: &[u8]) -> Option<HeaderExtent> {
         let (&first, &second) = (b.first()?, b.get(1)?);
         let (extra, payload) = match second & 0x7F {
@@ -2336,56 +2315,11 @@ mod pause_point {
 
 #[cfg(test)]
 mod races {
-    use std::io::{self, BufReader, Read, Write};
-    use std::net::TcpStream;
     use std::sync::mpsc;
     use std::thread;
     use std::time::Duration;
 
-    /// Opens a WebSocket over raw TCP (an unmasked-reading peer).
-    fn handshake(addr: std::net::SocketAddr) -> TcpStream {
-        let mut tcp = TcpStream::connect(addr).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            tcp,
-            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert_eq!(
-                tcp.read(&mut b).unwrap(),
-                1,
-                "the response head ended early"
-            );
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        tcp
-    }
-
-    /// Reads one frame from the server (unmasked); returns its opcode.
-    fn next_opcode(r: &mut impl Read) -> io::Result<u8> {
-        let mut head = [0u8; 2];
-        r.read_exact(&mut head)?;
-        let len = match head[1] & 0x7f {
-            126 => {
-                let mut x = [0u8; 2];
-                r.read_exact(&mut x)?;
-                u64::from(u16::from_be_bytes(x))
-            }
-            127 => {
-                let mut x = [0u8; 8];
-                r.read_exact(&mut x)?;
-                u64::from_be_bytes(x)
-            }
-            n => u64::from(n),
-        };
-        io::copy(&mut r.by_ref().take(len), &mut io::sink())?;
-        Ok(head[0] & 0x0f)
-    }
+    use crate::{MessageWebSocket, Server};
 
     /// The socket is dropped (close without waiting) while a sender holds
     /// the wire in `send_alone`: the closer's flush finds the wire taken, so
@@ -2394,15 +2328,20 @@ mod races {
     /// frame stayed queued until the close timer cut the connection.)
     #[test]
     fn a_close_queued_while_a_sender_holds_the_wire_still_goes_out() {
-        let server = crate::Server::builder()
+        let server = Server::builder()
             .close_timeout(Duration::from_secs(5))
             .bind("127.0.0.1:0")
             .unwrap();
-        let addr = server.local_addr().unwrap();
-        let client = thread::spawn(move || handshake(addr));
+        let url = format!("ws://{}/", server.local_addr().unwrap());
+        let client = thread::spawn(move || {
+            MessageWebSocket::builder()
+                .receive_timeout(Duration::from_secs(10))
+                .connect(&url)
+                .unwrap()
+        });
         let request = server.incoming().next().unwrap().unwrap();
         let ws = request.accept_message().unwrap();
-        let mut peer = BufReader::new(client.join().unwrap());
+        let peer = client.join().unwrap();
 
         let (holding_tx, holding_rx) = mpsc::channel::<()>();
         let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -2423,15 +2362,14 @@ mod races {
         go_tx.send(()).unwrap();
         let _ = sender.join().unwrap(); // sent, or Closed: either is fine
 
-        // The peer's read timeout (10 s) outlasts the close timer (5 s):
-        // without the close frame the connection is cut first.
-        let mut seen = Vec::new();
-        loop {
-            match next_opcode(&mut peer) {
-                Ok(8) => break,
-                Ok(op) => seen.push(op),
-                Err(e) => panic!("no close frame ({e}); frames before: {seen:?}"),
+        // The peer's wait (10 s) outlasts the close timer (5 s): without the
+        // close frame the connection is cut first, and the end has no frame.
+        let end = loop {
+            match peer.recv_timeout(Duration::from_secs(10)) {
+                Ok(_) => {}
+                Err(e) => break e,
             }
-        }
+        };
+        assert_eq!(end.close_frame().map(|f| f.code), Some(1001), "{end}");
     }
 }

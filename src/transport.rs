@@ -243,23 +243,19 @@ impl Transport {
             // seals and frees it once written out, and a quarter MiB of
             // them freed at once made glibc give the memory back and fault
             // it in again on every piece (a fresh process sent 30% slower).
-            let mut rest = &plain[..];
-            loop {
-                let (now, later) = rest.split_at(rest.len().min(SEAL_CHUNK));
-                rest = later;
-                if !now.is_empty() {
-                    // Unlimited buffer: the whole write is taken.
-                    let _ = conn.writer().write_all(now);
-                }
+            let mut records_out = |conn: &mut rustls::Connection| {
                 while conn.wants_write() {
                     if conn.write_tls(wire).is_err() {
                         break;
                     }
                 }
-                if rest.is_empty() {
-                    break;
-                }
+            };
+            for chunk in plain.chunks(SEAL_CHUNK) {
+                // Unlimited buffer: the whole write is taken.
+                let _ = conn.writer().write_all(chunk);
+                records_out(&mut conn);
             }
+            records_out(&mut conn); // rustls's own, with no plaintext
             plain.clear();
             return;
         }
@@ -296,7 +292,6 @@ impl Transport {
         }
     }
 
-    /// Sets the timeout of the next blocking `read`; `None` blocks until data.
     /// The read timeout last set.
     #[cfg(feature = "tls")]
     fn read_timeout(&self) -> Option<Duration> {
@@ -304,6 +299,7 @@ impl Transport {
         (micros > 0).then(|| Duration::from_micros(micros))
     }
 
+    /// Sets the timeout of the next blocking `read`; `None` blocks until data.
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.tcp.set_read_timeout(timeout)?;
         let micros = timeout.map_or(0, |t| {
