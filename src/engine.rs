@@ -2114,6 +2114,7 @@ impl HeaderExtent {
 #[cfg(test)]
 mod tests {
     use super::FrameTracker;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
 
     #[test]
     fn read_timeouts_rearm_only_when_they_matter() {
@@ -2136,7 +2137,6 @@ mod tests {
     #[test]
     fn encoded_frames_decode_with_tungstenite() {
         use std::io::Cursor;
-        use tungstenite::protocol::frame::coding::{Data, OpCode};
         use tungstenite::protocol::frame::FrameHeader;
         for len in [0usize, 1, 7, 8, 9, 125, 126, 65_535, 65_536, 100_003] {
             let payload: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
@@ -2255,25 +2255,11 @@ mod tests {
             } else {
                 (next(2) as u8) << 7 | next(3) as u8
             };
-            let masked = next(2) == 1;
+            let mask = (next(2) == 1).then_some([1, 2, 3, 4]);
             let control_len = if control { len.min(125) } else { len };
-            let mut header = vec![first];
-            let mask_bit = if masked { 0x80 } else { 0 };
-            match control_len {
-                0..=125 => header.push(mask_bit | control_len as u8),
-                126..=65_535 => {
-                    header.push(mask_bit | 126);
-                    header.extend_from_slice(&(control_len as u16).to_be_bytes());
-                }
-                _ => {
-                    header.push(mask_bit | 127);
-                    header.extend_from_slice(&(control_len as u64).to_be_bytes());
-                }
-            }
-            if masked {
-                header.extend_from_slice(&[1, 2, 3, 4]);
-            }
-            stream.extend_from_slice(&header);
+            let at = stream.len();
+            super::encode_header(&mut stream, OpCode::Data(Data::Binary), control_len, mask);
+            stream[at] = first; // FIN and opcode as drawn
             stream.resize(stream.len() + control_len, 0x55);
         }
         let mut slow = FrameTracker::default();
