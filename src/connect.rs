@@ -4,7 +4,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tungstenite::client::IntoClientRequest;
@@ -17,6 +17,7 @@ use url::Url;
 use crate::engine::{self, Event, Pipe, Shared, Sink};
 use crate::error::{Error, Result, Status};
 use crate::options::Options;
+use crate::time::Deadline;
 use crate::transport::Transport;
 
 /// Longest single blocking step of the handshake; the budget is checked between.
@@ -79,8 +80,7 @@ pub(crate) fn connect(
     options: Arc<Options>,
 ) -> Result<(Arc<Shared>, mpsc::Receiver<Event>)> {
     let target = parse_url(raw_url)?;
-    let started = Instant::now();
-    let deadline = started + options.connect_timeout;
+    let deadline = Deadline::after(options.connect_timeout);
     let url = target.url.as_str().to_owned();
     let timed_out = |what: &str| Error::Timeout {
         what: format!("{what} {url}"),
@@ -141,7 +141,7 @@ pub(crate) fn connect(
         match mid.handshake() {
             Ok(done) => break done,
             Err(HandshakeError::Interrupted(m)) => {
-                if Instant::now() >= deadline {
+                if deadline.has_passed() {
                     return Err(timed_out("the opening handshake with"));
                 }
                 mid = m;
@@ -177,7 +177,7 @@ fn secure(
     tcp: TcpStream,
     host: &str,
     options: &Options,
-    deadline: Instant,
+    deadline: Deadline,
     url: &str,
 ) -> Result<Transport> {
     let config = crate::tls::client_config(&options.client_tls)?;
@@ -189,7 +189,7 @@ fn secure(
 }
 
 #[cfg(not(feature = "tls"))]
-fn secure(_: TcpStream, _: &str, _: &Options, _: Instant, _: &str) -> Result<Transport> {
+fn secure(_: TcpStream, _: &str, _: &Options, _: Deadline, _: &str) -> Result<Transport> {
     unreachable!("parse_url refuses wss:// without the tls feature")
 }
 
@@ -222,15 +222,14 @@ pub(crate) fn tls_error(peer: &str, e: io::Error, options: &Options) -> Error {
 /// Tries each address in order until one connects, within one budget.
 fn connect_tcp(
     addrs: &[SocketAddr],
-    deadline: Instant,
+    deadline: Deadline,
     url: &str,
     budget: Duration,
 ) -> Result<TcpStream> {
     let mut tried = Vec::new();
     let mut last: Option<io::Error> = None;
     for addr in addrs {
-        let now = Instant::now();
-        if now >= deadline {
+        if deadline.has_passed() {
             break;
         }
         let attempt = Socket::new(
@@ -239,19 +238,20 @@ fn connect_tcp(
             Some(Protocol::TCP),
         )
         .and_then(|s| {
-            s.connect_timeout(&(*addr).into(), deadline - now)
-                .map(|()| s)
+            s.connect_timeout(
+                &(*addr).into(),
+                deadline.left().max(Duration::from_millis(1)),
+            )
+            .map(|()| s)
         });
         match attempt {
             Ok(socket) => {
                 let tcp: TcpStream = socket.into();
                 // The handshake reads and writes in slices so the budget is kept.
                 let slice = Some(
-                    HANDSHAKE_SLICE.min(
-                        deadline
-                            .saturating_duration_since(Instant::now())
-                            .max(Duration::from_millis(1)),
-                    ),
+                    deadline
+                        .slice(HANDSHAKE_SLICE)
+                        .max(Duration::from_millis(1)),
                 );
                 let _ = tcp.set_read_timeout(slice);
                 let _ = tcp.set_write_timeout(slice);
@@ -263,7 +263,7 @@ fn connect_tcp(
             }
         }
     }
-    let timed_out = Instant::now() >= deadline
+    let timed_out = deadline.has_passed()
         || last.as_ref().is_some_and(|e| {
             matches!(
                 e.kind(),

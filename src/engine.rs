@@ -69,20 +69,22 @@ use std::sync::atomic::{
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
-use crate::lock;
+use crate::sync::{lock, wait_until};
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 use tungstenite::error::{CapacityError, ProtocolError};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::Bytes;
 use tungstenite::Message as WireMessage;
 
+use crate::codec::{apply_mask, encode_frame, encode_header, FrameTracker, HeaderExtent, OP_PONG};
 use crate::error::{CloseFrame, Error, Result, Status};
+use crate::info::{Info, Stats, TlsInfo};
 use crate::message::Message;
 use crate::options::Options;
+use crate::time::Deadline;
 use crate::timer::{self, TimerId};
 use crate::transport::Transport;
 
@@ -116,6 +118,9 @@ const WIRE_KEEP: usize = 1 << 20;
 /// socket full.
 const FLUSH_RETRY_FIRST_MS: u64 = 10;
 const FLUSH_RETRY_MAX_MS: u64 = 1000;
+/// How long a `close` whose wait timed out waits further for the reader
+/// thread to deliver the End event (it does at once: the socket is cut).
+const END_GRACE: Duration = Duration::from_secs(2);
 /// The largest message [`Shared::send_alone`] takes.
 const ALONE_MAX: usize = 16 << 10;
 /// The most messages a new batch has room for before it grows.
@@ -379,8 +384,6 @@ impl Outbox {
     }
 }
 
-/// The opcode of a pong frame.
-const OP_PONG: u8 = 0xA;
 /// Queued bytes beyond which a new pong replaces the one before it.
 const PONG_BACKLOG: usize = 64 << 10;
 
@@ -394,24 +397,16 @@ struct Link {
     /// The first fatal error; every later call reports it.
     failure: Option<Error>,
     /// When the close handshake (or the wait for the peer's TCP close) must end.
-    close_deadline: Option<Instant>,
+    close_deadline: Option<Deadline>,
     close_timer: Option<TimerId>,
     reader_done: bool,
+    /// The End event is in the receiving side's channel (or no one
+    /// receives any more): from now on every receive call reports the end.
+    end_sent: bool,
     /// The receiving side has taken the End event.
     end_taken: bool,
     /// The close frame owed to the peer for its protocol violation.
     violation: Option<CloseFrame>,
-}
-
-/// Counters behind [`Info`](crate::Info).
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub bytes_sent: AtomicU64,
-    pub bytes_received: AtomicU64,
-    pub messages_sent: AtomicU64,
-    pub messages_received: AtomicU64,
-    /// The last keepalive round trip, in microseconds (0: none yet).
-    pub rtt_micros: AtomicU64,
 }
 
 /// One connection's state, shared by its handles and its reader thread.
@@ -458,16 +453,10 @@ pub(crate) struct Shared {
     queue_lock: Mutex<()>,
 }
 
-/// `t + d`, or a point no wait reaches if that overflows (durations such as
+/// `d` after `t`, or `None` if no wait reaches it (durations such as
 /// `Duration::MAX` are valid settings).
-fn later(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d)
-        .unwrap_or_else(|| t + Duration::from_secs(86400 * 365))
-}
-
-/// `d` from now (see [`later`]).
-pub(crate) fn deadline_after(d: Duration) -> Instant {
-    later(Instant::now(), d)
+fn later(t: Instant, d: Duration) -> Option<Instant> {
+    Deadline::from(t, d).instant()
 }
 
 /// Starts the engine of a connection whose opening handshake is done: its
@@ -612,7 +601,7 @@ impl ReadState {
             ping_sent: None,
             next_unsolicited_pong: options
                 .unsolicited_pong_interval
-                .map(|every| later(now, every)),
+                .and_then(|every| later(now, every)),
             handshake_leftovers: true,
         }
     }
@@ -731,8 +720,27 @@ impl Shared {
         self.transport.peer_addr()
     }
 
-    pub(crate) fn tls_info(&self) -> Option<crate::transport::TlsInfo> {
+    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
         self.transport.tls_info()
+    }
+
+    /// The Information: addresses, subprotocol, counters, TLS.
+    pub(crate) fn info(&self) -> Info {
+        Info {
+            local_addr: self.local_addr(),
+            peer_addr: self.peer_addr(),
+            protocol: self.protocol.clone(),
+            bytes_sent: self.stats.bytes_sent.load(Relaxed),
+            bytes_received: self.stats.bytes_received.load(Relaxed),
+            messages_sent: self.stats.messages_sent.load(Relaxed),
+            messages_received: self.stats.messages_received.load(Relaxed),
+            is_server: self.role() == Role::Server,
+            rtt: match self.stats.rtt_micros.load(Relaxed) {
+                0 => None,
+                us => Some(Duration::from_micros(us)),
+            },
+            tls: self.tls_info(),
+        }
     }
 
     /// Sends one whole message; returns once it is on the wire.
@@ -742,7 +750,7 @@ impl Shared {
 
     /// Sends one whole message within `timeout`.
     pub(crate) fn send_within(&self, message: WireMessage, timeout: Duration) -> Result<()> {
-        let deadline = deadline_after(timeout);
+        let deadline = Deadline::after(timeout);
         let is_data = message.is_text() || message.is_binary();
         let mut wire = lock(&self.wire);
         {
@@ -793,7 +801,7 @@ impl Shared {
                 return done;
             }
         }
-        let deadline = deadline_after(timeout);
+        let deadline = Deadline::after(timeout);
         let mut wire;
         let result = if payload.len() <= PIECE {
             let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
@@ -856,7 +864,7 @@ impl Shared {
         });
         if result.is_ok() && wire.written < wire.pending.len() {
             // The rest, blocking, within the send timeout from now.
-            let deadline = (deadline_after(timeout), timeout);
+            let deadline = (Deadline::after(timeout), timeout);
             result = self
                 .drain_until(&mut wire, Some(deadline), false, u64::MAX)
                 .map(drop);
@@ -888,7 +896,7 @@ impl Shared {
     /// Writes the pending bytes and then the outbox to the socket. With a
     /// deadline it blocks until all is written; without one it writes only
     /// what fits now and returns `Ok(false)` if bytes are left.
-    fn drain(&self, wire: &mut Wire, deadline: Option<(Instant, Duration)>) -> Result<bool> {
+    fn drain(&self, wire: &mut Wire, deadline: Option<(Deadline, Duration)>) -> Result<bool> {
         self.drain_until(wire, deadline, true, u64::MAX)
     }
 
@@ -898,7 +906,7 @@ impl Shared {
     fn drain_until(
         &self,
         wire: &mut Wire,
-        deadline: Option<(Instant, Duration)>,
+        deadline: Option<(Deadline, Duration)>,
         with_outbox: bool,
         end: u64,
     ) -> Result<bool> {
@@ -969,7 +977,7 @@ impl Shared {
     fn write_wire(
         &self,
         bytes: &[u8],
-        deadline: Option<(Instant, Duration)>,
+        deadline: Option<(Deadline, Duration)>,
     ) -> Result<Option<usize>> {
         loop {
             let written = match deadline {
@@ -988,7 +996,7 @@ impl Shared {
                     let sent = &self.stats.bytes_sent;
                     sent.store(sent.load(Relaxed) + n as u64, Relaxed);
                     if let Some((d, budget)) = deadline {
-                        if n < bytes.len() && Instant::now() >= d {
+                        if n < bytes.len() && d.has_passed() {
                             return Err(self.fail(Error::Timeout {
                                 what: format!("sending to {}", self.peer),
                                 after: budget,
@@ -1006,7 +1014,7 @@ impl Shared {
                 {
                     match deadline {
                         None => return Ok(None),
-                        Some((d, budget)) if Instant::now() >= d => {
+                        Some((d, budget)) if d.has_passed() => {
                             return Err(self.fail(Error::Timeout {
                                 what: format!("sending to {}", self.peer),
                                 after: budget,
@@ -1030,7 +1038,7 @@ impl Shared {
         opcode: OpCode,
         payload: &[u8],
         mask: Option<[u8; 4]>,
-        deadline: (Instant, Duration),
+        deadline: (Deadline, Duration),
     ) -> Result<()> {
         // Whatever was queued before goes first; checking that data may be
         // sent and taking it is one step, so no close frame can come between.
@@ -1110,7 +1118,9 @@ impl Shared {
             return; // armed already
         }
         let me = self.me.clone();
-        let at = Instant::now() + Duration::from_millis(ms);
+        let Some(at) = Deadline::after(Duration::from_millis(ms)).instant() else {
+            return;
+        };
         let armed = timer::schedule(at, move || {
             if let Some(shared) = me.upgrade() {
                 // Someone else may have written it all meanwhile: then the
@@ -1139,6 +1149,9 @@ impl Shared {
         self.transport.shutdown();
         self.link_changed.notify_all();
         self.need_reader();
+        // A reader paused by backpressure must go on to deliver the end.
+        let _guard = lock(&self.queue_lock);
+        self.queue_room.notify_all();
         first
     }
 
@@ -1159,7 +1172,7 @@ impl Shared {
             )));
         }
         let timeout = self.options.close_timeout;
-        let deadline = deadline_after(timeout);
+        let deadline = Deadline::after(timeout);
         let frame = CloseFrame {
             code,
             reason: reason.to_owned(),
@@ -1199,37 +1212,44 @@ impl Shared {
         // reading holds it until its send timeout. Whoever holds it sends the
         // close frame after its message; the close timeout bounds it all.
         if let Ok(mut wire) = self.wire.try_lock() {
-            let pushed = self.drain(&mut wire, Some((deadline, timeout)));
-            drop(wire);
-            if let Err(e) = pushed {
-                return if e.status() == Status::Timeout {
-                    Err(e)
-                } else {
-                    Ok(())
-                };
-            }
+            // A failure here is recorded as the connection's; the wait
+            // below reports it.
+            let _ = self.drain(&mut wire, Some((deadline, timeout)));
         }
         self.flush_leftovers();
+        // Wait until the End event is delivered, so that every receive call
+        // after this one returns reports the end.
         let mut link = lock(&self.link);
-        loop {
-            if link.peer_close.is_some() || link.failure.is_some() || link.reader_done {
-                return Ok(());
+        let mut grace = None;
+        while !link.end_sent && !link.reader_done {
+            let until = match grace {
+                Some(until) => until,
+                None if !deadline.has_passed() => deadline,
+                None => {
+                    drop(link);
+                    self.fail(Error::Timeout {
+                        what: format!("waiting for the close frame of {}", self.peer),
+                        after: timeout,
+                    });
+                    // Cut, the reader thread delivers the End at once.
+                    let until = Deadline::after(END_GRACE);
+                    grace = Some(until);
+                    link = lock(&self.link);
+                    until
+                }
+            };
+            if grace.is_some() && until.has_passed() {
+                break;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                drop(link);
-                let e = self.fail(Error::Timeout {
-                    what: format!("waiting for the close frame of {}", self.peer),
-                    after: timeout,
-                });
-                return Err(e);
-            }
-            link = self
-                .link_changed
-                .wait_timeout(link, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            link = wait_until(&self.link_changed, link, until);
         }
+        // Ok only after the peer's close frame; else what ended the connection.
+        if link.peer_close.is_some() {
+            return Ok(());
+        }
+        let failure = link.failure.clone();
+        drop(link);
+        Err(failure.unwrap_or_else(|| self.not_writable()))
     }
 
     /// Calls the reader thread back from standing aside for good: a close
@@ -1242,7 +1262,10 @@ impl Shared {
     }
 
     /// Cuts the connection at `deadline` unless the reader has ended by then.
-    fn arm_close_timer(self: &Arc<Self>, deadline: Instant) {
+    fn arm_close_timer(self: &Arc<Self>, deadline: Deadline) {
+        let Some(deadline) = deadline.instant() else {
+            return; // a close timeout no clock reaches
+        };
         let weak: Weak<Shared> = Arc::downgrade(self);
         let id = timer::schedule(deadline, move || {
             if let Some(shared) = weak.upgrade() {
@@ -1268,17 +1291,19 @@ impl Shared {
     /// The reader thread's body.
     fn run_reader(self: Arc<Self>, events: Sink) {
         let end = self.read_until_closed(&events);
+        if let Some(end) = end {
+            // The first failure is the end; without one (the peer closed
+            // TCP without a close frame) this end is the failure.
+            let failure = lock(&self.link).failure.get_or_insert(end).clone();
+            self.send_end(&events, failure);
+        }
         let mut link = lock(&self.link);
         link.reader_done = true;
         let timer = link.close_timer.take();
-        let failure = link.failure.clone();
         drop(link);
         self.link_changed.notify_all();
         if let Some(id) = timer {
             timer::cancel(id);
-        }
-        if let Some(end) = end {
-            events.send(Event::End(failure.unwrap_or(end)));
         }
         self.transport.shutdown();
         trace!("reader thread for {} ends", self.peer);
@@ -1457,16 +1482,19 @@ impl Shared {
             };
         }
         // A deadline runs while a message is incomplete or a close is under way.
-        let receive_deadline = message_started.map(|t| later(t, self.options.receive_timeout));
-        let close_deadline = lock(&self.link).close_deadline;
+        let receive_deadline = message_started.and_then(|t| later(t, self.options.receive_timeout));
+        let close_deadline = lock(&self.link).close_deadline.and_then(Deadline::instant);
         let strict = earliest(receive_deadline, close_deadline);
         // Keepalive: a ping when idle, then a pong (or any byte) in time.
         let keepalive_due = match *ping_sent {
             None => self
                 .options
                 .ping_interval
-                .map(|every| later(*last_inbound, every)),
-            Some(sent) => self.options.pong_timeout.map(|limit| later(sent, limit)),
+                .and_then(|every| later(*last_inbound, every)),
+            Some(sent) => self
+                .options
+                .pong_timeout
+                .and_then(|limit| later(sent, limit)),
         };
         let keepalive_deadline = earliest(keepalive_due, *next_unsolicited_pong);
         let now = Instant::now();
@@ -1520,7 +1548,7 @@ impl Shared {
                     *next_unsolicited_pong = self
                         .options
                         .unsolicited_pong_interval
-                        .map(|every| later(now, every));
+                        .and_then(|every| later(now, every));
                     self.send_control(WireMessage::Pong(Bytes::new()));
                 }
                 if keepalive_due.is_some_and(|d| now >= d) {
@@ -1549,7 +1577,7 @@ impl Shared {
             *next_unsolicited_pong = self
                 .options
                 .unsolicited_pong_interval
-                .map(|every| later(*last_inbound, every));
+                .and_then(|every| later(*last_inbound, every));
             self.send_control(WireMessage::Pong(Bytes::new()));
         }
         if let Some(sent) = ping_sent.take() {
@@ -1739,14 +1767,17 @@ impl Shared {
                     // close of ours already runs on an earlier deadline.
                     let mut link = lock(&self.link);
                     link.peer_close = Some(frame.clone());
-                    let limit = deadline_after(self.options.close_timeout);
+                    let limit = Deadline::after(self.options.close_timeout);
                     link.close_deadline = Some(link.close_deadline.map_or(limit, |d| d.min(limit)));
                 }
                 self.link_changed.notify_all();
-                events.send(Event::End(Error::Closed {
-                    peer: self.peer.clone(),
-                    frame,
-                }));
+                self.send_end(
+                    events,
+                    Error::Closed {
+                        peer: self.peer.clone(),
+                        frame,
+                    },
+                );
                 self.finish(buf, false);
                 None
             }
@@ -1778,14 +1809,14 @@ impl Shared {
                     code,
                     reason: reason_for_frame(&reason),
                 });
-                if events.send(Event::End(error.clone())) {
+                if self.send_end(events, error.clone()) {
                     self.wait_for_end_taken();
                 }
                 self.send_violation_close();
                 {
                     let mut link = lock(&self.link);
                     link.failure.get_or_insert(error);
-                    link.close_deadline = Some(deadline_after(self.options.close_timeout));
+                    link.close_deadline = Some(Deadline::after(self.options.close_timeout));
                 }
                 self.link_changed.notify_all();
                 self.finish(buf, true);
@@ -1794,21 +1825,26 @@ impl Shared {
         }
     }
 
+    /// Delivers the End event (once per connection), then records that it
+    /// is delivered, which is what a waiting `close` returns on. False if
+    /// no one receives any more.
+    fn send_end(&self, events: &Sink, end: Error) -> bool {
+        let received = events.send(Event::End(end));
+        lock(&self.link).end_sent = true;
+        self.link_changed.notify_all();
+        received
+    }
+
     /// Waits (up to the close timeout) until the receiving side has taken the
     /// End event, or a close of ours or a failure makes waiting moot.
     fn wait_for_end_taken(&self) {
-        let deadline = deadline_after(self.options.close_timeout);
+        let deadline = Deadline::after(self.options.close_timeout);
         let mut link = lock(&self.link);
         while !link.end_taken && link.our_close.is_none() && link.failure.is_none() {
-            let now = Instant::now();
-            if now >= deadline {
+            if deadline.has_passed() {
                 return;
             }
-            link = self
-                .link_changed
-                .wait_timeout(link, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            link = wait_until(&self.link_changed, link, deadline);
         }
     }
 
@@ -1849,7 +1885,7 @@ impl Shared {
     fn finish(&self, buf: &mut [u8], violated: bool) {
         let deadline = lock(&self.link)
             .close_deadline
-            .unwrap_or_else(|| deadline_after(self.options.close_timeout));
+            .unwrap_or_else(|| Deadline::after(self.options.close_timeout));
         {
             // The close frame first, then TLS close_notify: a peer that reads
             // close_notify reads nothing after it.
@@ -1865,13 +1901,12 @@ impl Shared {
             let _ = self.transport.shutdown_write();
         }
         loop {
-            let now = Instant::now();
-            if now >= deadline {
+            if deadline.has_passed() {
                 return;
             }
-            let _ = self
-                .transport
-                .set_read_timeout(Some((deadline - now).min(DEADLINE_SLICE)));
+            let _ = self.transport.set_read_timeout(Some(
+                deadline.slice(DEADLINE_SLICE).max(Duration::from_millis(1)),
+            ));
             match self.transport.read(buf) {
                 Ok(0) => return,
                 Ok(_) => {}
@@ -1927,44 +1962,6 @@ fn reason_for_frame(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
-/// Appends the header of one final frame of `length` payload bytes to `out`.
-fn encode_header(out: &mut Vec<u8>, opcode: OpCode, length: usize, mask: Option<[u8; 4]>) {
-    let header = FrameHeader {
-        opcode,
-        mask,
-        ..FrameHeader::default()
-    };
-    let length = length as u64;
-    // Writing into a Vec cannot fail.
-    let _ = header.format(length, out);
-}
-
-/// Appends one final frame of `payload` to `out`, masked with `mask`.
-fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
-    out.reserve(14 + payload.len()); // 14: the largest header
-    encode_header(out, opcode, payload.len(), mask);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(mask) = mask {
-        apply_mask(&mut out[start..], mask);
-    }
-}
-
-/// XORs `buf` with the repeated 4-byte `mask`, eight bytes at a time.
-fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let [a, b, c, d] = mask;
-    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-    let mut words = buf.chunks_exact_mut(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
-    }
-    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
-        *byte ^= mask[i & 3];
-    }
-}
-
 /// Whether the socket's read timeout (`armed`) must change to `wanted`.
 ///
 /// The timeout only wakes the reader to look at its deadlines, so waking a
@@ -1997,124 +1994,8 @@ fn adapt_read_buffer(buf: &mut Vec<u8>, last_read: usize) {
     }
 }
 
-/// Follows frame boundaries in the incoming bytes to tell whether a message
-/// is incomplete: that is when the receive timeout runs. It reads only the
-/// lengths in each header (tungstenite validates the frames; a full parse
-/// here cost more than tungstenite's own decoding of a small message).
-#[derive(Debug, Default)]
-struct FrameTracker {
-    /// Payload bytes of the current frame still to come.
-    payload_left: u64,
-    /// Header bytes seen of a header not yet complete.
-    header: Vec<u8>,
-    /// A fragmented data message has started and not finished.
-    in_fragmented: bool,
-}
-
-impl FrameTracker {
-    /// Consumes `bytes`; returns true if they end inside a message.
-    fn feed(&mut self, mut bytes: &[u8]) -> bool {
-        if self.header.is_empty() {
-            bytes = self.skip_whole_headers(bytes);
-        }
-        while !bytes.is_empty() {
-            if self.payload_left > 0 {
-                let n = (bytes.len() as u64).min(self.payload_left) as usize;
-                self.payload_left -= n as u64;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let header = if self.header.is_empty() {
-                let Some(header) = HeaderExtent::of(bytes) else {
-                    self.header.extend_from_slice(bytes);
-                    break;
-                };
-                bytes = &bytes[header.len..];
-                header
-            } else {
-                let before = self.header.len();
-                let take = bytes.len().min(MAX_HEADER);
-                self.header.extend_from_slice(&bytes[..take]);
-                let Some(header) = HeaderExtent::of(&self.header) else {
-                    bytes = &bytes[take..];
-                    continue;
-                };
-                bytes = &bytes[header.len - before..];
-                self.header.clear();
-                header
-            };
-            self.payload_left = header.payload;
-            if header.opcode < 8 {
-                // A data frame (continuation, text, binary).
-                self.in_fragmented = !header.fin;
-            }
-        }
-        self.payload_left > 0 || !self.header.is_empty() || self.in_fragmented
-    }
-
-    /// The fast path of `feed` (no header split across reads): skips the
-    /// frames whose headers lie wholly in `bytes` while at least a longest
-    /// header's worth is left; returns the rest for the careful path.
-    #[inline]
-    fn skip_whole_headers<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
-        let end = bytes.len() as u64;
-        let mut pos = self.payload_left.min(end);
-        self.payload_left -= pos;
-        while self.payload_left == 0 && pos + MAX_HEADER as u64 <= end {
-            let Some(header) = HeaderExtent::of(&bytes[pos as usize..]) else {
-                break; // not reached: a longest header's worth is there
-            };
-            if header.opcode < 8 {
-                // A data frame (continuation, text, binary).
-                self.in_fragmented = !header.fin;
-            }
-            pos += header.len as u64;
-            let take = header.payload.min(end - pos);
-            pos += take;
-            self.payload_left = header.payload - take;
-        }
-        &bytes[pos as usize..]
-    }
-}
-
-/// The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
-const MAX_HEADER: usize = 14;
-
-/// Where a frame header ends and how much payload follows (RFC 6455 5.2).
-struct HeaderExtent {
-    len: usize,
-    payload: u64,
-    fin: bool,
-    opcode: u8,
-}
-
-impl HeaderExtent {
-    /// The extent of the header at the start of `b`; `None` if incomplete.
-    #[inline]
-    fn of(b: &[u8]) -> Option<HeaderExtent> {
-        let (&first, &second) = (b.first()?, b.get(1)?);
-        let (extra, payload) = match second & 0x7F {
-            126 => (2, u64::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]))),
-            127 => {
-                let bytes: [u8; 8] = b.get(2..10)?.try_into().ok()?;
-                (8, u64::from_be_bytes(bytes))
-            }
-            n => (0, u64::from(n)),
-        };
-        let len = 2 + extra + if second & 0x80 != 0 { 4 } else { 0 };
-        (b.len() >= len).then_some(HeaderExtent {
-            len,
-            payload,
-            fin: first & 0x80 != 0,
-            opcode: first & 0x0F,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::FrameTracker;
-    use tungstenite::protocol::frame::coding::{Data, OpCode};
 
     #[test]
     fn read_timeouts_rearm_only_when_they_matter() {
@@ -2132,153 +2013,6 @@ mod tests {
         // A much later one too, so that a short timeout does not spin.
         assert!(needs_rearming(Some(ms(1)), Some(s(18))));
         assert!(!needs_rearming(Some(s(1)), Some(ms(1500))));
-    }
-
-    #[test]
-    fn encoded_frames_decode_with_tungstenite() {
-        use std::io::Cursor;
-        use tungstenite::protocol::frame::FrameHeader;
-        for len in [0usize, 1, 7, 8, 9, 125, 126, 65_535, 65_536, 100_003] {
-            let payload: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            for mask in [None, Some([0x12, 0x34, 0x56, 0x78])] {
-                let mut out = vec![0xAA]; // frames append after what is there
-                super::encode_frame(&mut out, OpCode::Data(Data::Binary), &payload, mask);
-                let mut cursor = Cursor::new(&out[1..]);
-                let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
-                assert_eq!(length, len as u64);
-                assert_eq!(header.mask, mask);
-                assert!(header.is_final);
-                let mut body = out[1 + cursor.position() as usize..].to_vec();
-                assert_eq!(body.len(), len);
-                if let Some(m) = mask {
-                    for (i, b) in body.iter_mut().enumerate() {
-                        *b ^= m[i % 4];
-                    }
-                }
-                assert_eq!(body, payload, "length {len}, mask {mask:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn tracker_follows_frames_split_anywhere() {
-        // A 3-byte binary frame, a fragmented text message (2 frames), a ping.
-        let stream: Vec<u8> = vec![
-            0x82, 3, 1, 2, 3, // binary
-            0x01, 2, b'h', b'e', // text, not final
-            0x80, 1, b'y', // continuation, final
-            0x89, 0, // ping
-        ];
-        let ends = [0, 5, 12, 14]; // positions where no message is open
-        for split in 0..=stream.len() {
-            let mut t = FrameTracker::default();
-            let open_a = t.feed(&stream[..split]);
-            assert_eq!(open_a, !ends.contains(&split), "split at {split}");
-            let open_b = t.feed(&stream[split..]);
-            assert!(!open_b, "split at {split}");
-        }
-    }
-
-    /// Repeatable pseudo-random numbers below a bound (xorshift).
-    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
-        move |below| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        }
-    }
-
-    #[test]
-    fn tracker_fast_path_agrees_on_garbage() {
-        // Not well-formed frames: 64-bit lengths near u64::MAX, reserved
-        // opcodes, random bytes; fed in random slices, the answers and the
-        // payload still owed match byte-at-a-time feeding.
-        let mut next = numbers(0x1234_5678_9ABC_DEF1);
-        for case in 0..100 {
-            let len = 1 + next(3000) as usize;
-            let mut stream = Vec::with_capacity(len);
-            while stream.len() < len {
-                match next(6) {
-                    0 => {
-                        stream.push(next(256) as u8);
-                        stream.push(127 | (next(2) as u8) << 7);
-                        stream.extend_from_slice(&(u64::MAX - next(5)).to_be_bytes());
-                    }
-                    1 => {
-                        stream.push(next(256) as u8);
-                        let l = next(6) as u8;
-                        stream.push(l | (next(2) as u8) << 7);
-                        for _ in 0..(l + 4) {
-                            stream.push(next(256) as u8);
-                        }
-                    }
-                    _ => stream.push(next(256) as u8),
-                }
-            }
-            let mut slow = FrameTracker::default();
-            let expected: Vec<(bool, u64)> = stream
-                .iter()
-                .map(|b| (slow.feed(&[*b]), slow.payload_left))
-                .collect();
-            for round in 0..6 {
-                let mut fast = FrameTracker::default();
-                let mut at = 0;
-                while at < stream.len() {
-                    let n = 1 + next(if round % 2 == 0 { 40 } else { 2000 }) as usize;
-                    let end = (at + n).min(stream.len());
-                    let open = fast.feed(&stream[at..end]);
-                    let got = (open, fast.payload_left);
-                    assert_eq!(got, expected[end - 1], "case {case}, bytes {at}..{end}");
-                    at = end;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn tracker_fast_path_agrees_with_byte_at_a_time() {
-        // Frames of every length encoding, masked and not, fragmented
-        // messages with pings between their frames.
-        let mut next = numbers(0x9E37_79B9_7F4A_7C15);
-        let mut stream = Vec::new();
-        for _ in 0..400 {
-            let len = match next(4) {
-                0 => next(126),
-                1 => 126 + next(400),
-                2 => 65_536 + next(3000),
-                _ => next(20),
-            } as usize;
-            let control = next(5) == 0;
-            let first = if control {
-                0x89
-            } else {
-                (next(2) as u8) << 7 | next(3) as u8
-            };
-            let mask = (next(2) == 1).then_some([1, 2, 3, 4]);
-            let control_len = if control { len.min(125) } else { len };
-            let at = stream.len();
-            super::encode_header(&mut stream, OpCode::Data(Data::Binary), control_len, mask);
-            stream[at] = first; // FIN and opcode as drawn
-            stream.resize(stream.len() + control_len, 0x55);
-        }
-        let mut slow = FrameTracker::default();
-        let expected: Vec<bool> = stream.iter().map(|b| slow.feed(&[*b])).collect();
-        for round in 0..20 {
-            let mut fast = FrameTracker::default();
-            let mut at = 0;
-            while at < stream.len() {
-                let n = match round % 3 {
-                    0 => 1 + next(64),
-                    1 => 1 + next(4096),
-                    _ => 1 + next(100_000),
-                } as usize;
-                let end = (at + n).min(stream.len());
-                let open = fast.feed(&stream[at..end]);
-                assert_eq!(open, expected[end - 1], "round {round}, bytes {at}..{end}");
-                at = end;
-            }
-        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::engine::{Event, Shared, Sink};
 use crate::error::{Error, Result};
-use crate::message::{info, Info, Message, Sender};
+use crate::info::Info;
+use crate::message::{Message, Sender};
 
 /// One channel that the reader threads of many connections deliver into,
 /// so that one application thread can serve them all.
@@ -244,6 +245,6 @@ impl Connection {
 
     /// The Information: addresses, subprotocol, traffic counters.
     pub fn info(&self) -> Info {
-        info(&self.sender.shared)
+        self.sender.shared.info()
     }
 }

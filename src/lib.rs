@@ -85,14 +85,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod codec;
 mod connect;
 mod engine;
 mod error;
 mod hub;
+mod info;
 mod message;
 mod options;
 mod server;
 mod stream;
+mod sync;
+mod time;
 mod timer;
 #[cfg(feature = "tls")]
 mod tls;
@@ -100,23 +104,18 @@ mod transport;
 
 pub use error::{CloseFrame, Error, Result, Status};
 pub use hub::{Connection, Hub, HubEvent};
-pub use message::{Info, Message, MessageWebSocket, Messages, Sender};
+pub use info::{Info, TlsInfo};
+pub use message::{Message, MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, ServerBuilder};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use server::{Incoming, Request, Server};
 pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
-pub use transport::TlsInfo;
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
 
-/// Locks a mutex; a panic on another thread that held it must not make
-/// every later call panic too (the data it guards stays consistent: every
-/// critical section leaves it valid at each step).
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use sync::lock;
 
 mod sealed {
     use std::sync::Arc;

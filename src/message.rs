@@ -2,8 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::atomic::Ordering::AcqRel;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -11,9 +10,11 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::Role;
 use tungstenite::{Bytes, Utf8Bytes};
 
-use crate::engine::{deadline_after, Event, Shared};
+use crate::engine::{Event, Shared};
 use crate::error::{Error, Result};
+pub(crate) use crate::info::Info;
 use crate::options::{Builder, Connect, Options};
+use crate::time::Deadline;
 
 /// A whole WebSocket message.
 ///
@@ -97,34 +98,6 @@ impl From<&[u8]> for Message {
     fn from(v: &[u8]) -> Message {
         Message::Binary(Bytes::copy_from_slice(v))
     }
-}
-
-/// The Information: read-only facts about a live socket.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Info {
-    /// This side's address.
-    pub local_addr: SocketAddr,
-    /// The peer's address.
-    pub peer_addr: SocketAddr,
-    /// The subprotocol both sides agreed on, if any.
-    pub protocol: Option<String>,
-    /// Bytes written to the socket (frames and their headers).
-    pub bytes_sent: u64,
-    /// Bytes read from the socket.
-    pub bytes_received: u64,
-    /// Data messages sent.
-    pub messages_sent: u64,
-    /// Data messages received.
-    pub messages_received: u64,
-    /// True on the server side of the connection.
-    pub is_server: bool,
-    /// The round-trip time of the last keepalive ping: from the ping to the
-    /// next bytes from the peer (its pong, on an idle connection).
-    pub rtt: Option<Duration>,
-    /// The TLS session (version, cipher suite, server name, the peer's
-    /// certificates) on a `wss://` connection; `None` on plain `ws://`.
-    pub tls: Option<crate::TlsInfo>,
 }
 
 /// A handle that sends on a socket from any thread.
@@ -283,7 +256,7 @@ impl Inbox {
                 }))
             }
             Wait::Forever => None,
-            Wait::For(d) => Some(deadline_after(d)),
+            Wait::For(d) => Deadline::after(d).instant(),
         };
         self.shared.receivers_waiting.fetch_add(1, AcqRel);
         let next = self.wait_for_next(deadline);
@@ -516,25 +489,7 @@ impl MessageWebSocket {
 
     /// The Information: addresses, subprotocol, traffic counters.
     pub fn info(&self) -> Info {
-        info(&self.sender.shared)
-    }
-}
-
-pub(crate) fn info(shared: &Shared) -> Info {
-    Info {
-        local_addr: shared.local_addr(),
-        peer_addr: shared.peer_addr(),
-        protocol: shared.protocol.clone(),
-        bytes_sent: shared.stats.bytes_sent.load(Relaxed),
-        bytes_received: shared.stats.bytes_received.load(Relaxed),
-        messages_sent: shared.stats.messages_sent.load(Relaxed),
-        messages_received: shared.stats.messages_received.load(Relaxed),
-        is_server: shared.role() == Role::Server,
-        rtt: match shared.stats.rtt_micros.load(Relaxed) {
-            0 => None,
-            us => Some(Duration::from_micros(us)),
-        },
-        tls: shared.tls_info(),
+        self.sender.shared.info()
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::{debug, warn};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -25,6 +25,7 @@ use crate::hub::{Connection, Hub};
 use crate::message::MessageWebSocket;
 use crate::options::{Options, ServerBuilder};
 use crate::stream::StreamWebSocket;
+use crate::time::Deadline;
 use crate::transport::{is_timeout, Transport};
 
 /// The largest upgrade request accepted (request line and headers).
@@ -291,7 +292,7 @@ fn read_request(
     tls: TlsConfig,
     live: Arc<AtomicUsize>,
 ) -> Result<Request> {
-    let deadline = Instant::now() + options.handshake_timeout;
+    let deadline = Deadline::after(options.handshake_timeout);
     let io_err = |e: io::Error| Error::io(peer, "reading the upgrade request", e);
     tcp.set_nodelay(options.no_delay).map_err(io_err)?;
     tcp.set_read_timeout(Some(HANDSHAKE_SLICE))
@@ -311,7 +312,7 @@ fn read_request(
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let (used, http) = loop {
-        if Instant::now() >= deadline {
+        if deadline.has_passed() {
             return Err(Error::Timeout {
                 what: format!("the upgrade request of {peer}"),
                 after: options.handshake_timeout,
@@ -407,7 +408,7 @@ fn bad_request(peer: SocketAddr, reason: &str) -> Error {
 }
 
 /// Answers with an HTTP error and closes; failures are only logged.
-fn refuse(transport: &Transport, status: StatusCode, body: &str, deadline: Instant) {
+fn refuse(transport: &Transport, status: StatusCode, body: &str, deadline: Deadline) {
     let mut response = http::Response::new(());
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -604,7 +605,7 @@ impl Request {
         }
         let mut bytes = Vec::with_capacity(256);
         write_response(&mut bytes, &response).map_err(|e| bad_request(peer, &e.to_string()))?;
-        let deadline = Instant::now() + self.options.handshake_timeout;
+        let deadline = Deadline::after(self.options.handshake_timeout);
         transport
             .write_all_by(&bytes, deadline)
             .map_err(|e| Error::io(peer, "sending the 101 response", e))?;
@@ -644,7 +645,7 @@ impl Request {
             &transport,
             code,
             body,
-            Instant::now() + self.options.handshake_timeout,
+            Deadline::after(self.options.handshake_timeout),
         );
         Ok(())
     }
@@ -653,7 +654,7 @@ impl Request {
 impl Drop for Request {
     fn drop(&mut self) {
         if let Some(transport) = self.transport.take() {
-            let deadline = Instant::now() + HANDSHAKE_SLICE;
+            let deadline = Deadline::after(HANDSHAKE_SLICE);
             refuse(
                 &transport,
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -11,7 +11,8 @@ use tungstenite::Bytes;
 
 use crate::engine::{Event, Shared};
 use crate::error::{Error, Result};
-use crate::message::{info, Inbox, Info, Message, Next, Wait};
+use crate::info::Info;
+use crate::message::{Inbox, Message, Next, Wait};
 use crate::options::{Builder, Connect, Options};
 
 /// Largest binary message one `write` sends; bigger writes become several.
@@ -131,7 +132,7 @@ impl StreamWebSocket {
 
     /// The Information: addresses, subprotocol, traffic counters.
     pub fn info(&self) -> Info {
-        info(&self.writer.shared)
+        self.writer.shared.info()
     }
 }
 

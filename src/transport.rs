@@ -15,6 +15,9 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use crate::info::TlsInfo;
+use crate::time::Deadline;
+
 #[cfg(feature = "tls")]
 use std::sync::Mutex;
 
@@ -54,22 +57,6 @@ struct Incoming {
     end: usize,
 }
 
-/// Facts about a TLS session, for [`Info::tls`](crate::Info::tls).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TlsInfo {
-    /// The protocol version, e.g. `TLSv1_3`.
-    pub version: String,
-    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher_suite: String,
-    /// The server name: the host a client connected to, or the SNI name a
-    /// server was asked for.
-    pub server_name: Option<String>,
-    /// The peer's certificate chain, end entity first (DER); empty if the
-    /// peer sent none (a client without a certificate).
-    pub peer_certificates: Vec<Vec<u8>>,
-}
-
 #[cfg(feature = "tls")]
 use crate::lock;
 
@@ -95,7 +82,7 @@ impl Transport {
         tcp: TcpStream,
         mut conn: rustls::Connection,
         server_name: Option<String>,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> io::Result<Transport> {
         conn.set_buffer_limit(None);
         let mut io = &tcp;
@@ -103,7 +90,7 @@ impl Transport {
             match conn.complete_io(&mut io) {
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                    if Instant::now() >= deadline {
+                    if deadline.has_passed() {
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "the TLS handshake did not finish in time",
@@ -335,7 +322,7 @@ impl Transport {
 
     /// Writes all of `plain` (sealed, for TLS) by `deadline`; for the
     /// opening handshake, before the engine runs.
-    pub(crate) fn write_all_by(&self, plain: &[u8], deadline: Instant) -> io::Result<()> {
+    pub(crate) fn write_all_by(&self, plain: &[u8], deadline: Deadline) -> io::Result<()> {
         let mut wire = Vec::new();
         self.seal(&mut plain.to_vec(), &mut wire);
         write_all_by(&self.tcp, &wire, deadline)
@@ -359,13 +346,13 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Deadline) -> io::Result<()> {
     while !bytes.is_empty() {
         match (&*tcp).write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = &bytes[n..],
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                if Instant::now() >= deadline {
+                if deadline.has_passed() {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "the peer took nothing in time",
@@ -389,7 +376,7 @@ impl Read for &Transport {
 impl Write for &Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Sealed bytes cannot be taken back: write them all (bounded).
-        self.write_all_by(buf, Instant::now() + Duration::from_secs(10))?;
+        self.write_all_by(buf, Deadline::after(Duration::from_secs(10)))?;
         Ok(buf.len())
     }
 

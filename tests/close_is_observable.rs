@@ -207,3 +207,74 @@ fn a_peer_that_never_answers_our_close_times_out() {
     assert_eq!(end.close_frame(), None, "{end}");
     assert_eq!(end.status(), Status::Timeout, "{end}");
 }
+
+/// A peer that completes the handshake, then neither reads nor writes
+/// until `finished` says so; returns its URL.
+fn silent_peer(finished: mpsc::Receiver<()>) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let ws = tungstenite::accept(tcp).expect("server handshake");
+        let _ = finished.recv_timeout(WAIT);
+        drop(ws);
+    });
+    (url, peer)
+}
+
+#[test]
+fn close_is_an_error_when_keepalive_ends_the_connection_first() {
+    // Keepalive gives up (0.2 s + 0.5 s) before the close timeout (2 s):
+    // close() must report that failure, not Ok.
+    let (done, finished) = mpsc::channel::<()>();
+    let (url, peer) = silent_peer(finished);
+    let client = MessageWebSocket::builder()
+        .connect_timeout(WAIT)
+        .ping_interval(Some(Duration::from_millis(200)))
+        .pong_timeout(Some(Duration::from_millis(500)))
+        .close_timeout(Duration::from_secs(2))
+        .connect(&url)
+        .expect("connect");
+    let closed = client.close(1000, "bye");
+    done.send(()).unwrap();
+    peer.join().unwrap();
+
+    let e = closed.expect_err("close() returned Ok though no close frame came back");
+    assert_eq!(e.status(), Status::Timeout, "{e}");
+    assert_eq!(e.close_frame(), None, "{e}");
+    // recv reports the same end.
+    let end = end_of(&client);
+    assert_eq!(end.to_string(), e.to_string());
+}
+
+#[test]
+fn after_close_returns_every_receive_call_reports_the_end() {
+    // Run a few times: the end once reached the channel after close()
+    // returned, and try_recv saw nothing queued.
+    for round in 0..5 {
+        let (done, finished) = mpsc::channel::<()>();
+        let (url, peer) = silent_peer(finished);
+        let client = MessageWebSocket::builder()
+            .connect_timeout(WAIT)
+            .close_timeout(Duration::from_millis(300))
+            .connect(&url)
+            .expect("connect");
+        let closed = client.close(1000, "bye");
+        let first = client.try_recv();
+        done.send(()).unwrap();
+        peer.join().unwrap();
+        let e = closed.expect_err("the silent peer never answered");
+        assert_eq!(e.status(), Status::Timeout, "round {round}: {e}");
+        let end = first.expect_err("try_recv after close() found no end");
+        assert_eq!(end.status(), Status::Timeout, "round {round}: {end}");
+    }
+    // And after a clean close: the peer's reply is there at once.
+    let (client, server) = support::pair();
+    let echo = thread::spawn(move || server.recv_timeout(WAIT).map(drop));
+    client.close(1000, "bye").expect("close");
+    let end = client
+        .try_recv()
+        .expect_err("try_recv after close() found no end");
+    assert_eq!(end.close_frame(), Some(&frame(1000, "bye")), "{end}");
+    let _ = echo.join().unwrap();
+}

@@ -1,0 +1,61 @@
+//! The Information: read-only facts about a live socket, and the counters
+//! behind them.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// The Information: read-only facts about a live socket.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Info {
+    /// This side's address.
+    pub local_addr: SocketAddr,
+    /// The peer's address.
+    pub peer_addr: SocketAddr,
+    /// The subprotocol both sides agreed on, if any.
+    pub protocol: Option<String>,
+    /// Bytes written to the socket (frames and their headers).
+    pub bytes_sent: u64,
+    /// Bytes read from the socket.
+    pub bytes_received: u64,
+    /// Data messages sent.
+    pub messages_sent: u64,
+    /// Data messages received.
+    pub messages_received: u64,
+    /// True on the server side of the connection.
+    pub is_server: bool,
+    /// The round-trip time of the last keepalive ping: from the ping to the
+    /// next bytes from the peer (its pong, on an idle connection).
+    pub rtt: Option<Duration>,
+    /// The TLS session (version, cipher suite, server name, the peer's
+    /// certificates) on a `wss://` connection; `None` on plain `ws://`.
+    pub tls: Option<crate::TlsInfo>,
+}
+
+/// Facts about a TLS session, for [`Info::tls`](crate::Info::tls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The protocol version, e.g. `TLSv1_3`.
+    pub version: String,
+    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// The server name: the host a client connected to, or the SNI name a
+    /// server was asked for.
+    pub server_name: Option<String>,
+    /// The peer's certificate chain, end entity first (DER); empty if the
+    /// peer sent none (a client without a certificate).
+    pub peer_certificates: Vec<Vec<u8>>,
+}
+
+/// Counters behind [`Info`](crate::Info).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+    /// The last keepalive round trip, in microseconds (0: none yet).
+    pub rtt_micros: AtomicU64,
+}

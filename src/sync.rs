@@ -1,0 +1,34 @@
+//! Lock and wait helpers, written once. A panic on another thread that held
+//! a lock must not make every later call panic too: every critical section
+//! in wsock leaves the data it guards valid at each step, so a poisoned lock
+//! is taken as it is.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::time::Deadline;
+
+/// Locks `m`, ignoring poisoning.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits on `cv` at most until `deadline` (one slice of at most a day for
+/// `Never`), ignoring poisoning. Callers loop and re-check their condition.
+pub(crate) fn wait_until<'a, T>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Deadline,
+) -> MutexGuard<'a, T> {
+    wait_for(cv, guard, deadline.left())
+}
+
+/// Waits on `cv` at most `timeout`, ignoring poisoning.
+pub(crate) fn wait_for<'a, T>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> MutexGuard<'a, T> {
+    cv.wait_timeout(guard, timeout)
+        .unwrap_or_else(|e| e.into_inner())
+        .0
+}
