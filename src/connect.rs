@@ -185,38 +185,12 @@ fn secure(
         options.client_tls.accept_invalid_certs && options.client_tls.config.is_none();
     let conn = crate::tls::client_connection(config, host, accept_invalid)?;
     Transport::tls(tcp, conn, Some(host.to_owned()), deadline)
-        .map_err(|e| tls_error(url, e, options))
+        .map_err(|e| crate::tls::tls_error(url, e, options.connect_timeout))
 }
 
 #[cfg(not(feature = "tls"))]
 fn secure(_: TcpStream, _: &str, _: &Options, _: Deadline, _: &str) -> Result<Transport> {
     unreachable!("parse_url refuses wss:// without the tls feature")
-}
-
-/// Classifies a failed TLS handshake: certificates by their fault, a peer
-/// that went away as a reset, a deadline as a timeout.
-#[cfg(feature = "tls")]
-pub(crate) fn tls_error(peer: &str, e: io::Error, options: &Options) -> Error {
-    if let Some((status, reason)) = crate::tls::classify(&e) {
-        return Error::Tls {
-            peer: peer.to_owned(),
-            status,
-            reason,
-        };
-    }
-    if e.kind() == io::ErrorKind::TimedOut {
-        return Error::Timeout {
-            what: format!("the TLS handshake with {peer}"),
-            after: options.connect_timeout,
-        };
-    }
-    let mut error = Error::io(peer, "during the TLS handshake", e);
-    if let Error::Io { status, .. } = &mut error {
-        if *status == Status::Unknown {
-            *status = Status::ConnectionReset;
-        }
-    }
-    error
 }
 
 /// Tries each address in order until one connects, within one budget.

@@ -313,7 +313,7 @@ impl From<Error> for io::Error {
 pub(crate) fn io_status(err: &io::Error) -> Status {
     use io::ErrorKind::*;
     #[cfg(feature = "tls")]
-    if let Some((status, _)) = crate::tls::classify(err) {
+    if let Some((status, _)) = classify(err) {
         return status;
     }
     match err.kind() {
@@ -327,3 +327,42 @@ pub(crate) fn io_status(err: &io::Error) -> Status {
 
 /// `Result` with wsock's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The status a failed TLS handshake stands for, and a sentence for it.
+#[cfg(feature = "tls")]
+pub(crate) fn classify(e: &io::Error) -> Option<(Status, String)> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    use rustls::CertificateError as C;
+    let status = match tls {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => Status::CertificateUnknownIssuer,
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => Status::CertificateExpired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                Status::CertificateCommonNameIsIncorrect
+            }
+            C::Revoked => Status::CertificateRevoked,
+            _ => Status::CertificateIsInvalid,
+        },
+        rustls::Error::NoCertificatesPresented => Status::CertificateIsInvalid,
+        // The peer refused our certificate (or our lack of one).
+        rustls::Error::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            match alert {
+                A::UnknownCA => Status::CertificateUnknownIssuer,
+                A::CertificateExpired => Status::CertificateExpired,
+                A::CertificateRevoked => Status::CertificateRevoked,
+                A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateUnknown
+                | A::CertificateRequired
+                | A::AccessDenied => Status::CertificateIsInvalid,
+                _ => Status::CannotConnect,
+            }
+        }
+        _ => Status::CannotConnect,
+    };
+    Some((status, tls.to_string()))
+}

@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::engine::{Event, Shared, Sink};
 use crate::error::{Error, Result};
 use crate::info::Info;
-use crate::message::{Message, Sender};
+use crate::message::Message;
+use crate::message_socket::Sender;
 
 /// One channel that the reader threads of many connections deliver into,
 /// so that one application thread can serve them all.
@@ -102,7 +103,7 @@ impl Hub {
 
     /// Blocks until the next event from any connection.
     pub fn recv(&self) -> HubEvent {
-        let rx = crate::lock(&self.inner.rx);
+        let rx = crate::sync::lock(&self.inner.rx);
         // The hub holds a sender itself, so the channel never disconnects.
         let event = rx.recv().expect("the hub keeps its channel open");
         drop(rx);
@@ -111,7 +112,7 @@ impl Hub {
 
     /// The next event, or `None` if none came within `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<HubEvent> {
-        let rx = crate::lock(&self.inner.rx);
+        let rx = crate::sync::lock(&self.inner.rx);
         let event = rx.recv_timeout(timeout).ok()?;
         drop(rx);
         Some(self.taken(event))
@@ -119,7 +120,7 @@ impl Hub {
 
     /// An event if one is queued.
     pub fn try_recv(&self) -> Option<HubEvent> {
-        let rx = crate::lock(&self.inner.rx);
+        let rx = crate::sync::lock(&self.inner.rx);
         let event = rx.try_recv().ok()?;
         drop(rx);
         Some(self.taken(event))
@@ -140,13 +141,13 @@ impl Hub {
     /// The connections that have not ended (whose `Closed` event has not
     /// been received), in no particular order.
     pub fn connections(&self) -> Vec<Connection> {
-        let live = crate::lock(&self.inner.live);
+        let live = crate::sync::lock(&self.inner.live);
         live.values().cloned().collect()
     }
 
     /// How many connections have not ended.
     pub fn len(&self) -> usize {
-        crate::lock(&self.inner.live).len()
+        crate::sync::lock(&self.inner.live).len()
     }
 
     /// True if no connection is live.
@@ -163,7 +164,7 @@ impl Hub {
                 shared: Arc::clone(shared),
             },
         };
-        crate::lock(&self.inner.live).insert(id, connection.clone());
+        crate::sync::lock(&self.inner.live).insert(id, connection.clone());
         let (tx, own) = (self.inner.tx.clone(), connection.clone());
         let sink = Sink::Hub(Box::new(move |event| match event {
             Event::Message(m) => tx.send(HubEvent::Message(own.clone(), m)).is_ok(),
@@ -176,7 +177,7 @@ impl Hub {
     }
 
     pub(crate) fn detach(&self, id: u64) {
-        crate::lock(&self.inner.live).remove(&id);
+        crate::sync::lock(&self.inner.live).remove(&id);
     }
 }
 

@@ -90,8 +90,10 @@ mod connect;
 mod engine;
 mod error;
 mod hub;
+mod inbox;
 mod info;
 mod message;
+mod message_socket;
 mod options;
 mod server;
 mod stream;
@@ -105,7 +107,8 @@ mod transport;
 pub use error::{CloseFrame, Error, Result, Status};
 pub use hub::{Connection, Hub, HubEvent};
 pub use info::{Info, TlsInfo};
-pub use message::{Message, MessageWebSocket, Messages, Sender};
+pub use message::Message;
+pub use message_socket::{MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, ServerBuilder};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].
 #[cfg(feature = "tls")]
@@ -114,18 +117,6 @@ pub use server::{Incoming, Request, Server};
 pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
-
-pub(crate) use sync::lock;
-
-mod sealed {
-    use std::sync::Arc;
-
-    /// Keeps [`Connect`](crate::Connect) implementable only by wsock's
-    /// sockets, and carries the constructor the builder calls.
-    pub trait Sealed: Sized {
-        fn connect_with(url: &str, options: Arc<crate::options::Options>) -> crate::Result<Self>;
-    }
-}
 
 /// The README's examples, compiled by `cargo test`.
 #[cfg(doctest)]

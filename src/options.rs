@@ -114,7 +114,17 @@ pub struct Builder<S> {
 
 /// A socket type a [`Builder`] can open: [`MessageWebSocket`](crate::MessageWebSocket)
 /// or [`StreamWebSocket`](crate::StreamWebSocket).
-pub trait Connect: Sized + crate::sealed::Sealed {}
+pub trait Connect: Sized + sealed::Sealed {}
+
+pub(crate) mod sealed {
+    use std::sync::Arc;
+
+    /// Keeps [`Connect`](crate::Connect) implementable only by wsock's
+    /// sockets, and carries the constructor the builder calls.
+    pub trait Sealed: Sized {
+        fn connect_with(url: &str, options: Arc<super::Options>) -> crate::Result<Self>;
+    }
+}
 
 impl<S: Connect> Builder<S> {
     pub(crate) fn new() -> Self {

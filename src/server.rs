@@ -22,7 +22,7 @@ use tungstenite::protocol::{Role, WebSocket};
 use crate::engine::{self, Pipe, Sink};
 use crate::error::{Error, Result, Status};
 use crate::hub::{Connection, Hub};
-use crate::message::MessageWebSocket;
+use crate::message_socket::MessageWebSocket;
 use crate::options::{Options, ServerBuilder};
 use crate::stream::StreamWebSocket;
 use crate::time::Deadline;
@@ -149,7 +149,7 @@ impl Server {
 
     /// Blocks until the next client has sent a complete, valid upgrade request.
     pub fn accept(&self) -> Result<Request> {
-        let requests = crate::lock(&self.requests);
+        let requests = crate::sync::lock(&self.requests);
         requests.recv().unwrap_or_else(|_| {
             Err(Error::Resource {
                 what: "accepting".into(),
@@ -190,7 +190,7 @@ impl Iterator for Incoming<'_> {
     type Item = Result<Request>;
 
     fn next(&mut self) -> Option<Result<Request>> {
-        let requests = crate::lock(&self.server.requests);
+        let requests = crate::sync::lock(&self.server.requests);
         requests.recv().ok()
     }
 }
@@ -212,7 +212,7 @@ struct Slots {
 
 impl Slots {
     fn take(&self, max: usize) {
-        let mut busy = crate::lock(&self.busy);
+        let mut busy = crate::sync::lock(&self.busy);
         while *busy >= max {
             busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
         }
@@ -220,7 +220,7 @@ impl Slots {
     }
 
     fn give(&self) {
-        *crate::lock(&self.busy) -= 1;
+        *crate::sync::lock(&self.busy) -= 1;
         self.freed.notify_one();
     }
 }
@@ -302,8 +302,9 @@ fn read_request(
         Some(config) => {
             let conn = rustls::ServerConnection::new(config)
                 .map_err(|e| Error::InvalidArgument(format!("TLS configuration: {e}")))?;
-            Transport::tls(tcp, rustls::Connection::Server(conn), None, deadline)
-                .map_err(|e| crate::connect::tls_error(&peer.to_string(), e, &options))?
+            Transport::tls(tcp, rustls::Connection::Server(conn), None, deadline).map_err(|e| {
+                crate::tls::tls_error(&peer.to_string(), e, options.handshake_timeout)
+            })?
         }
         #[cfg(not(feature = "tls"))]
         Some(never) => match *never {},

@@ -11,8 +11,9 @@ use tungstenite::Bytes;
 
 use crate::engine::{Event, Shared};
 use crate::error::{Error, Result};
+use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
-use crate::message::{Inbox, Message, Next, Wait};
+use crate::message::Message;
 use crate::options::{Builder, Connect, Options};
 
 /// Largest binary message one `write` sends; bigger writes become several.
@@ -154,7 +155,7 @@ impl Write for StreamWebSocket {
 
 impl Connect for StreamWebSocket {}
 
-impl crate::sealed::Sealed for StreamWebSocket {
+impl crate::options::sealed::Sealed for StreamWebSocket {
     fn connect_with(url: &str, options: Arc<Options>) -> Result<Self> {
         let (shared, events) = crate::connect::connect(url, options)?;
         Ok(StreamWebSocket::from_engine(shared, events))

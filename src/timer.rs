@@ -43,7 +43,7 @@ pub(crate) struct TimerId(u64);
 /// is dropped: the caller's deadline is not enforced).
 pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Option<TimerId> {
     let t = timer();
-    let mut q = crate::lock(&t.queue);
+    let mut q = crate::sync::lock(&t.queue);
     q.next_id += 1;
     let id = q.next_id;
     q.tasks.insert((at, id), Box::new(task));
@@ -67,7 +67,7 @@ pub(crate) fn schedule(at: Instant, task: impl FnOnce() + Send + 'static) -> Opt
 /// Drops a task that has not run yet.
 pub(crate) fn cancel(id: TimerId) {
     let t = timer();
-    let mut q = crate::lock(&t.queue);
+    let mut q = crate::sync::lock(&t.queue);
     if let Some(at) = q.due.remove(&id.0) {
         q.tasks.remove(&(at, id.0));
     }
@@ -76,7 +76,7 @@ pub(crate) fn cancel(id: TimerId) {
 
 fn run() {
     let t = timer();
-    let mut q = crate::lock(&t.queue);
+    let mut q = crate::sync::lock(&t.queue);
     loop {
         let Some(&(next, _)) = q.tasks.keys().next() else {
             q.running = false;
@@ -97,7 +97,7 @@ fn run() {
             for task in due {
                 task();
             }
-            q = crate::lock(&t.queue);
+            q = crate::sync::lock(&t.queue);
         } else {
             q = t
                 .wake

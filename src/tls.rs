@@ -12,7 +12,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::error::{Error, Status};
+use std::time::Duration;
+
+use crate::error::{classify, Error, Status};
 
 /// The client's TLS choices, collected by the builder.
 #[derive(Debug, Clone, Default)]
@@ -156,44 +158,6 @@ pub(crate) fn client_connection(
     Ok(rustls::Connection::Client(conn))
 }
 
-/// The status a failed TLS handshake stands for, and a sentence for it.
-pub(crate) fn classify(e: &io::Error) -> Option<(Status, String)> {
-    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    use rustls::CertificateError as C;
-    let status = match tls {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => Status::CertificateUnknownIssuer,
-            C::Expired
-            | C::ExpiredContext { .. }
-            | C::NotValidYet
-            | C::NotValidYetContext { .. } => Status::CertificateExpired,
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                Status::CertificateCommonNameIsIncorrect
-            }
-            C::Revoked => Status::CertificateRevoked,
-            _ => Status::CertificateIsInvalid,
-        },
-        rustls::Error::NoCertificatesPresented => Status::CertificateIsInvalid,
-        // The peer refused our certificate (or our lack of one).
-        rustls::Error::AlertReceived(alert) => {
-            use rustls::AlertDescription as A;
-            match alert {
-                A::UnknownCA => Status::CertificateUnknownIssuer,
-                A::CertificateExpired => Status::CertificateExpired,
-                A::CertificateRevoked => Status::CertificateRevoked,
-                A::BadCertificate
-                | A::UnsupportedCertificate
-                | A::CertificateUnknown
-                | A::CertificateRequired
-                | A::AccessDenied => Status::CertificateIsInvalid,
-                _ => Status::CannotConnect,
-            }
-        }
-        _ => Status::CannotConnect,
-    };
-    Some((status, tls.to_string()))
-}
-
 /// `danger_accept_invalid_certs`: checks signatures, not the certificate.
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);
@@ -241,4 +205,29 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// Classifies a failed TLS handshake: certificates by their fault, a peer
+/// that went away as a reset, a deadline as a timeout.
+pub(crate) fn tls_error(peer: &str, e: io::Error, budget: Duration) -> Error {
+    if let Some((status, reason)) = classify(&e) {
+        return Error::Tls {
+            peer: peer.to_owned(),
+            status,
+            reason,
+        };
+    }
+    if e.kind() == io::ErrorKind::TimedOut {
+        return Error::Timeout {
+            what: format!("the TLS handshake with {peer}"),
+            after: budget,
+        };
+    }
+    let mut error = Error::io(peer, "during the TLS handshake", e);
+    if let Error::Io { status, .. } = &mut error {
+        if *status == Status::Unknown {
+            *status = Status::ConnectionReset;
+        }
+    }
+    error
 }

@@ -13,7 +13,9 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "tls")]
+use std::time::Instant;
 
 use crate::info::TlsInfo;
 use crate::time::Deadline;
@@ -58,7 +60,7 @@ struct Incoming {
 }
 
 #[cfg(feature = "tls")]
-use crate::lock;
+use crate::sync::lock;
 
 impl Transport {
     pub(crate) fn plain(tcp: TcpStream) -> io::Result<Transport> {

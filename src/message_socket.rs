@@ -1,0 +1,320 @@
+//! Message mode: [`MessageWebSocket`] and its [`Sender`] handles, whole
+//! text and binary messages.
+
+use std::fmt;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tungstenite::protocol::Role;
+use tungstenite::Bytes;
+
+use crate::engine::{Event, Shared};
+use crate::error::{Error, Result};
+use crate::inbox::{Inbox, Next, Wait};
+use crate::info::Info;
+use crate::message::Message;
+use crate::options::{Builder, Connect, Options};
+
+/// A handle that sends on a socket from any thread.
+///
+/// Cheap to clone (it shares an `Arc` with the socket), `Send` and `Sync`.
+/// Messages from all handles leave whole, one after another, never
+/// interleaved. When the socket itself is dropped the connection closes and
+/// sends through a handle fail with [`Status::Closed`](crate::Status::Closed).
+///
+/// ```no_run
+/// # let ws = wsock::MessageWebSocket::connect("ws://127.0.0.1:9001")?;
+/// let tx = ws.sender();
+/// std::thread::spawn(move || tx.send_text("from another thread"));
+/// let reply = ws.recv()?;
+/// # Ok::<(), wsock::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Sender {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("peer", &self.shared.peer_addr())
+            .finish()
+    }
+}
+
+impl Sender {
+    /// Sends a text message; returns once it is written to the socket.
+    pub fn send_text(&self, text: impl AsRef<str>) -> Result<()> {
+        let send_timeout = self.shared.options.send_timeout;
+        self.shared
+            .send_data(true, text.as_ref().as_bytes(), send_timeout)
+    }
+
+    /// Sends a binary message; returns once it is written to the socket.
+    pub fn send_binary(&self, data: impl AsRef<[u8]>) -> Result<()> {
+        let send_timeout = self.shared.options.send_timeout;
+        self.shared.send_data(false, data.as_ref(), send_timeout)
+    }
+
+    /// Sends a whole message.
+    pub fn send(&self, message: Message) -> Result<()> {
+        match &message {
+            Message::Text(t) => self.send_text(t.as_str()),
+            Message::Binary(b) => self.send_binary(b),
+        }
+    }
+
+    /// Sends a ping with up to 125 bytes of payload; the peer's reader
+    /// answers with a pong, which wsock consumes.
+    pub fn ping(&self, payload: impl AsRef<[u8]>) -> Result<()> {
+        let payload = payload.as_ref();
+        if payload.len() > 125 {
+            return Err(Error::InvalidArgument(format!(
+                "a ping payload is at most 125 bytes, not {}",
+                payload.len()
+            )));
+        }
+        self.shared
+            .send(tungstenite::Message::Ping(Bytes::copy_from_slice(payload)))
+    }
+
+    /// Starts the close handshake with `code` and `reason`, and waits up to
+    /// the close timeout for the peer's close frame. Calling it again, or
+    /// after the connection ended, returns `Ok`.
+    pub fn close(&self, code: u16, reason: &str) -> Result<()> {
+        self.shared.close(code, reason, true)
+    }
+}
+
+/// A WebSocket in message mode: whole text and binary messages.
+///
+/// Full duplex: one thread can block in [`recv`](Self::recv) while others
+/// [`send`](Self::send) through `&self` or through [`sender`](Self::sender)
+/// handles. A reader thread owned by the socket reads the connection,
+/// answers pings and close frames, and queues messages for `recv`.
+///
+/// Dropping the socket starts a clean close (code 1000 from a client, 1001
+/// from a server) without blocking; the reader thread ends when the peer
+/// answers, or after the close timeout.
+///
+/// ```
+/// use wsock::{Message, MessageWebSocket, Server};
+///
+/// let server = Server::bind("127.0.0.1:0")?;
+/// let url = format!("ws://{}/echo", server.local_addr()?);
+/// std::thread::spawn(move || -> Result<(), wsock::Error> {
+///     let ws = server.incoming().next().unwrap()?.accept_message()?;
+///     for m in ws.messages() {
+///         ws.send(m?)?;
+///     }
+///     Ok(())
+/// });
+///
+/// let ws = MessageWebSocket::connect(&url)?;
+/// ws.send_text("Hello, World!")?;
+/// assert_eq!(ws.recv()?, Message::Text("Hello, World!".into()));
+/// ws.close(1000, "done")?;
+/// assert_eq!(ws.recv().unwrap_err().close_frame().unwrap().code, 1000);
+/// # Ok::<(), wsock::Error>(())
+/// ```
+pub struct MessageWebSocket {
+    sender: Sender,
+    events: Mutex<Box<Inbox>>,
+    ended: OnceLock<Error>,
+}
+
+impl fmt::Debug for MessageWebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageWebSocket")
+            .field("local_addr", &self.sender.shared.local_addr())
+            .field("peer_addr", &self.sender.shared.peer_addr())
+            .finish()
+    }
+}
+
+impl MessageWebSocket {
+    /// Connects to a `ws://` URL with the default options.
+    ///
+    /// ```no_run
+    /// let ws = wsock::MessageWebSocket::connect("ws://127.0.0.1:9001/chat")?;
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn connect(url: &str) -> Result<MessageWebSocket> {
+        Self::builder().connect(url)
+    }
+
+    /// The Control: options to set before connecting.
+    pub fn builder() -> Builder<MessageWebSocket> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
+        MessageWebSocket {
+            events: Mutex::new(Box::new(Inbox::new(events, Arc::clone(&shared)))),
+            sender: Sender { shared },
+            ended: OnceLock::new(),
+        }
+    }
+
+    /// Sends a text message; returns once it is written to the socket.
+    pub fn send_text(&self, text: impl AsRef<str>) -> Result<()> {
+        self.sender.send_text(text)
+    }
+
+    /// Sends a binary message; returns once it is written to the socket.
+    pub fn send_binary(&self, data: impl AsRef<[u8]>) -> Result<()> {
+        self.sender.send_binary(data)
+    }
+
+    /// Sends a whole message.
+    pub fn send(&self, message: Message) -> Result<()> {
+        self.sender.send(message)
+    }
+
+    /// Blocks until the next whole message arrives.
+    ///
+    /// After the connection ends it returns the same error every time: for a
+    /// close handshake one whose [`close_frame`](Error::close_frame) is the
+    /// peer's code and reason; for an abnormal end the cause
+    /// ([`Status::ConnectionReset`](crate::Status::ConnectionReset),
+    /// [`Status::Timeout`](crate::Status::Timeout), ...). Messages that
+    /// arrived before the end are all returned first.
+    #[inline]
+    pub fn recv(&self) -> Result<Message> {
+        self.next(Wait::Forever)
+            .map(|m| m.expect("an unbounded wait returns a message"))
+    }
+
+    /// Like [`recv`](Self::recv), but gives up after `timeout` with an error
+    /// of status [`Timeout`](crate::Status::Timeout); the connection stays usable.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
+        match self.next(Wait::For(timeout))? {
+            Some(m) => Ok(m),
+            None => Err(Error::Timeout {
+                what: format!(
+                    "waiting for a message from {}",
+                    self.sender.shared.peer_addr()
+                ),
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Returns a message if one is already queued, `Ok(None)` if none is.
+    pub fn try_recv(&self) -> Result<Option<Message>> {
+        self.next(Wait::No)
+    }
+
+    pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
+        let mut events = crate::sync::lock(&self.events);
+        // The rest of the last batch: the common case under load.
+        if let Some(m) = events.pop_ready() {
+            return Ok(Some(m));
+        }
+        if let Some(e) = self.ended.get() {
+            return Err(e.clone());
+        }
+        match events.next(wait) {
+            Next::Message(m) => Ok(Some(m)),
+            Next::End(e) => Err(self.ended.get_or_init(|| e).clone()),
+            Next::Empty => Ok(None),
+            Next::Gone => {
+                // The reader always sends End before it exits; be safe anyway.
+                let e = Error::Resource {
+                    what: format!("receiving from {}", self.sender.shared.peer_addr()),
+                    reason: "the reader thread ended without a reason".into(),
+                };
+                Err(self.ended.get_or_init(|| e).clone())
+            }
+        }
+    }
+
+    /// Iterates over incoming messages; ends (`None`) after a normal close
+    /// (code 1000, 1001 or none), yields one `Err` after any other end.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages {
+            ws: self,
+            done: false,
+        }
+    }
+
+    /// A handle for sending from other threads.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
+    /// Starts the close handshake with `code` and `reason`, and waits up to
+    /// the close timeout for the peer's close frame; after it, `recv`
+    /// reports the peer's code and reason. Calling it again, or after the
+    /// connection ended, returns `Ok`; a peer that does not answer in time
+    /// gives [`Status::Timeout`](crate::Status::Timeout) and the connection is cut.
+    ///
+    /// Codes that may be sent: 1000-1003, 1007-1014, 3000-4999; the reason
+    /// is at most 123 bytes. Others give [`Status::InvalidArgument`](crate::Status::InvalidArgument).
+    pub fn close(&self, code: u16, reason: &str) -> Result<()> {
+        self.sender.close(code, reason)
+    }
+
+    /// The Information: addresses, subprotocol, traffic counters.
+    pub fn info(&self) -> Info {
+        self.sender.shared.info()
+    }
+}
+
+impl Drop for MessageWebSocket {
+    fn drop(&mut self) {
+        let code = if self.sender.shared.role() == Role::Server {
+            1001
+        } else {
+            1000
+        };
+        let _ = self.sender.shared.close(code, "", false);
+    }
+}
+
+impl Connect for MessageWebSocket {}
+
+impl crate::options::sealed::Sealed for MessageWebSocket {
+    fn connect_with(url: &str, options: Arc<Options>) -> Result<Self> {
+        let (shared, events) = crate::connect::connect(url, options)?;
+        Ok(MessageWebSocket::from_engine(shared, events))
+    }
+}
+
+/// Iterator over a socket's incoming messages; see [`MessageWebSocket::messages`].
+#[derive(Debug)]
+pub struct Messages<'a> {
+    ws: &'a MessageWebSocket,
+    done: bool,
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Result<Message>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<Message>> {
+        if self.done {
+            return None;
+        }
+        match self.ws.recv() {
+            Ok(m) => Some(Ok(m)),
+            Err(e) => {
+                self.done = true;
+                match e.close_frame() {
+                    Some(f) if matches!(f.code, 1000 | 1001 | 1005) => None,
+                    _ => Some(Err(e)),
+                }
+            }
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a MessageWebSocket {
+    type Item = Result<Message>;
+    type IntoIter = Messages<'a>;
+
+    fn into_iter(self) -> Messages<'a> {
+        self.messages()
+    }
+}
