@@ -80,8 +80,8 @@ impl Sender {
     }
 
     /// Starts the close handshake with `code` and `reason`, and waits up to
-    /// the close timeout for the peer's close frame. Calling it again, or
-    /// after the connection ended, returns `Ok`.
+    /// the close timeout for the peer's close frame; see
+    /// [`MessageWebSocket::close`].
     pub fn close(&self, code: u16, reason: &str) -> Result<()> {
         self.shared.close(code, reason, true)
     }
@@ -246,9 +246,16 @@ impl MessageWebSocket {
 
     /// Starts the close handshake with `code` and `reason`, and waits up to
     /// the close timeout for the peer's close frame; after it, `recv`
-    /// reports the peer's code and reason. Calling it again, or after the
-    /// connection ended, returns `Ok`; a peer that does not answer in time
-    /// gives [`Status::Timeout`](crate::Status::Timeout) and the connection is cut.
+    /// reports the peer's code and reason.
+    ///
+    /// Returns `Ok` once the peer's close frame has arrived (now, or before:
+    /// calling it again after a close handshake is `Ok`). Otherwise it
+    /// returns the error that ended the connection: a peer that does not
+    /// answer in time gives [`Status::Timeout`](crate::Status::Timeout) and
+    /// the connection is cut; a keepalive timeout or a reset meanwhile is
+    /// returned as it is. When it returns, the End event is queued: every
+    /// receive call after it reports the end (after any messages that
+    /// arrived before it).
     ///
     /// Codes that may be sent: 1000-1003, 1007-1014, 3000-4999; the reason
     /// is at most 123 bytes. Others give [`Status::InvalidArgument`](crate::Status::InvalidArgument).

@@ -1,0 +1,43 @@
+//! Receive backpressure: while the receiving side holds more than the
+//! receive queue limit, the reader thread stops reading.
+//!
+//! Run by the reader thread (waits) and by receiving threads (`consumed`);
+//! guarded by `queue_lock` and its `queue_room` condvar.
+
+use super::*;
+
+impl Shared {
+    /// The receiving side took a message of `len` bytes off the queue.
+    pub(crate) fn consumed(&self, len: usize) {
+        let before = self.queued.fetch_sub(len, Relaxed);
+        let limit = self.options.receive_queue_limit;
+        if before > limit && before - len <= limit {
+            let _guard = lock(&self.queue_lock);
+            self.queue_room.notify_all();
+        }
+    }
+
+    /// Backpressure: while the receiving side holds more than the receive
+    /// queue limit, the reader stops reading, so the peer meets TCP flow
+    /// control instead of growing our heap. A close in progress lifts it (the
+    /// peer's close frame must be seen).
+    pub(super) fn wait_for_queue_room(&self) {
+        let limit = self.options.receive_queue_limit;
+        if self.queued.load(Relaxed) <= limit {
+            return;
+        }
+        loop {
+            {
+                let link = lock(&self.link);
+                if link.failure.is_some() || link.our_close.is_some() {
+                    return;
+                }
+            }
+            let guard = lock(&self.queue_lock);
+            if self.queued.load(Relaxed) <= limit {
+                return;
+            }
+            let _ = self.queue_room.wait_timeout(guard, DEADLINE_SLICE);
+        }
+    }
+}
