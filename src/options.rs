@@ -179,7 +179,9 @@ macro_rules! connection_setters {
         }
 
         /// How long `close` (or a drop) waits for the peer's close frame
-        /// before the connection is cut. Defaults to 5 s.
+        /// before the connection is cut. `Duration::MAX` waits as long as
+        /// the peer takes (a silent peer then holds `close` until keepalive
+        /// fails the connection, if it is on). Defaults to 5 s.
         pub fn close_timeout(mut self, timeout: Duration) -> Self {
             self.options.close_timeout = self.options.timeout("close_timeout", timeout);
             self

@@ -278,3 +278,92 @@ fn after_close_returns_every_receive_call_reports_the_end() {
     assert_eq!(end.close_frame(), Some(&frame(1000, "bye")), "{end}");
     let _ = echo.join().unwrap();
 }
+
+/// A peer that completes the handshake and then runs `act` on its socket.
+fn acting_peer(
+    act: impl FnOnce(&mut TcpStream) + Send + 'static,
+) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).expect("server handshake");
+        act(ws.get_mut());
+    });
+    (url, peer)
+}
+
+#[test]
+fn close_reports_a_protocol_violation_that_ended_the_connection() {
+    let (done, finished) = mpsc::channel::<()>();
+    let (go, ready) = mpsc::channel::<()>();
+    let (url, peer) = acting_peer(move |tcp| {
+        use std::io::Write;
+        // After the handshake (not with it, so the client counts its
+        // bytes): a text frame that is not UTF-8; then never answer the close.
+        ready.recv_timeout(WAIT).unwrap();
+        tcp.write_all(&[0x81, 0x02, 0xff, 0xfe]).unwrap();
+        let _ = finished.recv_timeout(WAIT);
+    });
+    let client = MessageWebSocket::builder()
+        .connect_timeout(WAIT)
+        .close_timeout(Duration::from_secs(2))
+        .connect(&url)
+        .expect("connect");
+    go.send(()).unwrap();
+    // Close once the bad frame is in (the reader has it, or is decoding it).
+    let arrived = Instant::now();
+    while client.info().bytes_received < 4 {
+        assert!(arrived.elapsed() < WAIT, "the bad frame never came");
+        thread::yield_now();
+    }
+    let closed = client.close(1000, "");
+    done.send(()).unwrap();
+    peer.join().unwrap();
+    let e = closed.expect_err("no close frame came back");
+    assert_eq!(e.status(), Status::InvalidUtf8, "{e}");
+    assert_eq!(end_of(&client).status(), Status::InvalidUtf8);
+}
+
+#[test]
+fn close_ends_the_connection_with_a_peer_that_keeps_sending() {
+    // The peer ignores our close frame and sends a message every
+    // millisecond, so no read of ours ever times out.
+    let (done, finished) = mpsc::channel::<()>();
+    let (url, peer) = acting_peer(move |tcp| {
+        use std::io::Write;
+        let mut frame = vec![0x82, 126, 0x04, 0x00];
+        frame.resize(4 + 1024, 7);
+        while finished.try_recv().is_err() {
+            if tcp.write_all(&frame).is_err() {
+                break;
+            }
+            let _ = finished.recv_timeout(Duration::from_millis(1));
+        }
+    });
+    let client = MessageWebSocket::builder()
+        .connect_timeout(WAIT)
+        .close_timeout(Duration::from_millis(300))
+        .connect(&url)
+        .expect("connect");
+    let started = Instant::now();
+    let closed = client.close(1000, "bye");
+    let took = started.elapsed();
+    let e = closed.expect_err("the peer never answered our close");
+    assert_eq!(e.status(), Status::Timeout, "{e}");
+    assert!(took < Duration::from_secs(3), "close() took {took:?}");
+    // The end is queued: messages that came before it, then the end, and
+    // never an empty queue.
+    let mut messages = 0;
+    let end = loop {
+        match client.try_recv() {
+            Ok(Some(_)) => messages += 1,
+            Ok(None) => panic!("the queue ran empty after {messages} messages, without the end"),
+            Err(e) => break e,
+        }
+        assert!(messages < 1_000_000, "messages without end");
+    };
+    assert_eq!(end.status(), Status::Timeout, "{end}");
+    let _ = done.send(());
+    peer.join().unwrap();
+}

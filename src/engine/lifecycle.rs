@@ -23,6 +23,9 @@ pub(super) struct Link {
     /// The End event is in the receiving side's channel (or no one
     /// receives any more): from now on every receive call reports the end.
     pub(super) end_sent: bool,
+    /// The End event's error, once sent (what `close` reports when no
+    /// close frame came back and nothing failed, such as a violation's).
+    pub(super) end_error: Option<Error>,
     /// The receiving side has taken the End event.
     pub(super) end_taken: bool,
     /// The close frame owed to the peer for its protocol violation.
@@ -139,6 +142,8 @@ impl Shared {
             link.our_close = Some(frame);
             link.close_deadline.get_or_insert(deadline);
             drop(link);
+            // A reader waiting for the End to be taken need not any more.
+            self.link_changed.notify_all();
             // The close handshake needs the reader thread's deadlines.
             self.need_reader();
             // A reader paused by backpressure must go on to see the reply.
@@ -191,9 +196,9 @@ impl Shared {
         if link.peer_close.is_some() {
             return Ok(());
         }
-        let failure = link.failure.clone();
+        let end = link.failure.clone().or_else(|| link.end_error.clone());
         drop(link);
-        Err(failure.unwrap_or_else(|| self.not_writable()))
+        Err(end.unwrap_or_else(|| self.not_writable()))
     }
 
     /// Cuts the connection at `deadline` unless the reader has ended by then.
@@ -313,8 +318,11 @@ impl Shared {
     /// is delivered, which is what a waiting `close` returns on. False if
     /// no one receives any more.
     pub(super) fn send_end(&self, events: &Sink, end: Error) -> bool {
-        let received = events.send(Event::End(end));
-        lock(&self.link).end_sent = true;
+        let received = events.send(Event::End(end.clone()));
+        let mut link = lock(&self.link);
+        link.end_sent = true;
+        link.end_error = Some(end);
+        drop(link);
         self.link_changed.notify_all();
         received
     }

@@ -124,7 +124,18 @@ impl Shared {
         }
         // A deadline runs while a message is incomplete or a close is under way.
         let receive_deadline = message_started.and_then(|t| later(t, self.options.receive_timeout));
-        let close_deadline = lock(&self.link).close_deadline.and_then(Deadline::instant);
+        let (close_deadline, failed) = {
+            let link = lock(&self.link);
+            (
+                link.close_deadline.and_then(Deadline::instant),
+                link.failure.clone(),
+            )
+        };
+        // A failed connection reads no more, even if bytes keep coming
+        // (data a peer sends after a shutdown can still be read).
+        if let Some(failure) = failed {
+            return Step::Ended(failure);
+        }
         let strict = earliest(receive_deadline, close_deadline);
         // Keepalive: a ping when idle, then a pong (or any byte) in time.
         let keepalive_due = match *ping_sent {
@@ -212,6 +223,14 @@ impl Shared {
             }
         };
         self.stats.bytes_received.fetch_add(n as u64, Relaxed);
+        // A peer that keeps sending never lets a read time out: the close
+        // deadline is checked after every read too.
+        if close_deadline.is_some_and(|d| Instant::now() >= d) {
+            return Step::Ended(self.fail(Error::Timeout {
+                what: format!("waiting for the close frame of {}", self.peer),
+                after: self.options.close_timeout,
+            }));
+        }
         // Any byte from the peer shows it is alive.
         *last_inbound = Instant::now();
         if next_unsolicited_pong.is_some_and(|d| *last_inbound >= d) {
