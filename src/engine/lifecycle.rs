@@ -180,11 +180,11 @@ impl Shared {
                         what: format!("waiting for the close frame of {}", self.peer),
                         after: timeout,
                     });
-                    // Cut, the reader thread delivers the End at once.
-                    let until = Deadline::after(END_GRACE);
-                    grace = Some(until);
+                    // Cut, the reader thread delivers the End at once: it
+                    // may have already, so look again before waiting.
+                    grace = Some(Deadline::after(END_GRACE));
                     link = lock(&self.link);
-                    until
+                    continue;
                 }
             };
             if grace.is_some() && until.has_passed() {
