@@ -10,6 +10,7 @@ use tungstenite::protocol::frame::FrameHeader;
 pub(crate) const OP_PONG: u8 = 0xA;
 
 /// Appends the header of one final frame of `length` payload bytes to `out`.
+#[inline] // on the hot paths of another module
 pub(crate) fn encode_header(
     out: &mut Vec<u8>,
     opcode: OpCode,
@@ -27,6 +28,7 @@ pub(crate) fn encode_header(
 }
 
 /// Appends one final frame of `payload` to `out`, masked with `mask`.
+#[inline] // on the hot paths of another module
 pub(crate) fn encode_frame(
     out: &mut Vec<u8>,
     opcode: OpCode,
@@ -43,6 +45,7 @@ pub(crate) fn encode_frame(
 }
 
 /// XORs `buf` with the repeated 4-byte `mask`, eight bytes at a time.
+#[inline] // on the hot paths of another module
 pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     let [a, b, c, d] = mask;
     let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
@@ -73,6 +76,7 @@ pub(crate) struct FrameTracker {
 
 impl FrameTracker {
     /// Consumes `bytes`; returns true if they end inside a message.
+    #[inline] // on the hot paths of another module
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> bool {
         if self.header.is_empty() {
             bytes = self.skip_whole_headers(bytes);

@@ -23,11 +23,13 @@ pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 impl Deadline {
     /// `budget` from now.
+    #[inline]
     pub(crate) fn after(budget: Duration) -> Deadline {
         Deadline::from(Instant::now(), budget)
     }
 
     /// `budget` after `start`.
+    #[inline]
     pub(crate) fn from(start: Instant, budget: Duration) -> Deadline {
         start
             .checked_add(budget)
@@ -35,11 +37,13 @@ impl Deadline {
     }
 
     /// True once the deadline is reached.
+    #[inline]
     pub(crate) fn has_passed(self) -> bool {
         self.passed_at(Instant::now())
     }
 
     /// True if the deadline is reached at `now`.
+    #[inline]
     pub(crate) fn passed_at(self, now: Instant) -> bool {
         match self {
             Deadline::At(t) => now >= t,
@@ -66,6 +70,7 @@ impl Deadline {
 
     /// The instant, or `None` for `Never` (for code where no deadline and
     /// an unreachable one mean the same).
+    #[inline]
     pub(crate) fn instant(self) -> Option<Instant> {
         match self {
             Deadline::At(t) => Some(t),
