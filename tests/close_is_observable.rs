@@ -170,16 +170,8 @@ fn a_client_peer_that_resets_is_an_abnormal_close() {
 #[test]
 fn a_peer_that_never_answers_our_close_times_out() {
     let close_timeout = Duration::from_secs(1);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
     let (done, finished) = mpsc::channel::<()>();
-    let peer = thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
-        // Handshake, then neither read nor write until the test is over.
-        let ws = tungstenite::accept(tcp).expect("server handshake");
-        let _ = finished.recv_timeout(WAIT);
-        drop(ws);
-    });
+    let (url, peer) = silent_peer(finished);
 
     let client = MessageWebSocket::builder()
         .connect_timeout(WAIT)
