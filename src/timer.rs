@@ -99,11 +99,7 @@ fn run() {
             }
             q = crate::sync::lock(&t.queue);
         } else {
-            q = t
-                .wake
-                .wait_timeout(q, next - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            q = crate::sync::wait_for(&t.wake, q, next - now);
         }
     }
 }

@@ -100,7 +100,7 @@ use std::sync::atomic::{
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
-use crate::sync::{lock, wait_until};
+use crate::sync::{lock, wait_for, wait_until};
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};

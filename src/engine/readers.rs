@@ -113,11 +113,7 @@ impl Shared {
                 // we are needed, so look again now and then.
                 stand_aside_until = Some(Instant::now());
                 slot.reader_parked = true;
-                let mut slot = self
-                    .read_slot_changed
-                    .wait_timeout(slot, STAND_ASIDE_IDLE)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                let mut slot = wait_for(&self.read_slot_changed, slot, STAND_ASIDE_IDLE);
                 slot.reader_parked = false;
                 drop(slot);
                 continue;
