@@ -56,13 +56,47 @@ def main():
                 seen.add((me, used))
                 if RANKS[used] >= RANKS[me] and (me, used) not in ALLOWED:
                     bad.append(f"{path}:{i + 1}: {me} (rank {RANKS[me]}) imports {used} (rank {RANKS[used]}): {line.strip()}")
+    bad.extend(size_problems())
     if bad:
-        print("layer check failed (see ARCHITECTURE.md, Layers):")
+        print("layer check failed (see ARCHITECTURE.md, Layers and Limits of size):")
         print("\n".join(bad))
         return 1
     print(f"layers: {len(seen)} import edges between {len(RANKS)} modules, all downward"
           f" (allowed upward: {', '.join('->'.join(e) for e in sorted(ALLOWED))})")
     return 0
+
+MAX_FILE_LINES = 500
+MAX_FN_LINES = 80
+# Files and functions allowed over the limits, each with its reason in
+# ARCHITECTURE.md ("Limits of size"). Tests (a `#[cfg(test)] mod`) do not count.
+SIZE_EXCEPTIONS = set()
+
+def size_problems():
+    """Files over MAX_FILE_LINES and functions over MAX_FN_LINES in src/."""
+    out = []
+    fn_start = re.compile(r"^(\s*)(pub(\([^)]*\))? )?(const )?fn (\w+)")
+    for path in sorted(pathlib.Path("src").rglob("*.rs")):
+        lines = path.read_text().splitlines()
+        code = len(lines)
+        for i, line in enumerate(lines):
+            if line.strip() == "#[cfg(test)]" and i + 1 < len(lines) and lines[i + 1].startswith("mod "):
+                code = i
+                break
+        if code > MAX_FILE_LINES and str(path) not in SIZE_EXCEPTIONS:
+            out.append(f"{path}: {code} lines outside its tests (at most {MAX_FILE_LINES})")
+        for i, line in enumerate(lines[:code]):
+            m = fn_start.match(line)
+            if not m:
+                continue
+            end = m.group(1) + "}"
+            for j in range(i + 1, code):
+                if lines[j] == end:
+                    n = j - i + 1
+                    name = f"{path}::{m.group(5)}"
+                    if n > MAX_FN_LINES and name not in SIZE_EXCEPTIONS:
+                        out.append(f"{path}:{i + 1}: fn {m.group(5)} is {n} lines (at most {MAX_FN_LINES})")
+                    break
+    return out
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,7 @@ use tungstenite::http::HeaderValue;
 use tungstenite::protocol::Role;
 use url::Url;
 
-use crate::engine::{self, Event, Pipe, Shared, Sink};
+use crate::engine::{self, Engine, Event, Pipe, Sink};
 use crate::error::{Error, Result, Status};
 use crate::options::Options;
 use crate::time::Deadline;
@@ -78,31 +78,11 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
 pub(crate) fn connect(
     raw_url: &str,
     options: Arc<Options>,
-) -> Result<(Arc<Shared>, mpsc::Receiver<Event>)> {
+) -> Result<(Arc<Engine>, mpsc::Receiver<Event>)> {
     let target = parse_url(raw_url)?;
     let deadline = Deadline::after(options.connect_timeout);
     let url = target.url.as_str().to_owned();
-    let timed_out = |what: &str| Error::Timeout {
-        what: format!("{what} {url}"),
-        after: options.connect_timeout,
-    };
-
-    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|e| Error::Resolve {
-            host: target.host.clone(),
-            source: Arc::new(e),
-        })?
-        .take(options.max_addresses)
-        .collect();
-    if addrs.is_empty() {
-        let e = io::Error::new(io::ErrorKind::NotFound, "no addresses");
-        return Err(Error::Resolve {
-            host: target.host.clone(),
-            source: Arc::new(e),
-        });
-    }
-
+    let addrs = resolve(&target.host, target.port, options.max_addresses)?;
     let tcp = connect_tcp(&addrs, deadline, &url, options.connect_timeout)?;
     tcp.set_nodelay(options.no_delay)
         .map_err(|e| Error::io(&url, "setting TCP_NODELAY", e))?;
@@ -112,28 +92,7 @@ pub(crate) fn connect(
         Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?
     };
 
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| Error::InvalidUrl {
-            url: raw_url.to_owned(),
-            reason: e.to_string(),
-        })?;
-    let headers = request.headers_mut();
-    if !options.protocols.is_empty() {
-        let offered = options.protocols.join(", ");
-        let value = HeaderValue::from_str(&offered)
-            .map_err(|e| Error::InvalidArgument(format!("subprotocols {offered:?}: {e}")))?;
-        headers.insert("Sec-WebSocket-Protocol", value);
-    }
-    for (name, value) in &options.headers {
-        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| Error::InvalidArgument(format!("header name {name:?}: {e}")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|e| Error::InvalidArgument(format!("header {name}: {e}")))?;
-        headers.append(name, value);
-    }
-
+    let request = upgrade_request(raw_url, &url, &options)?;
     let config = engine::protocol_config(&options);
     let mut mid = ClientHandshake::start(Pipe::direct(transport), request, Some(config))
         .map_err(|e| handshake_error(&url, e))?;
@@ -142,7 +101,10 @@ pub(crate) fn connect(
             Ok(done) => break done,
             Err(HandshakeError::Interrupted(m)) => {
                 if deadline.has_passed() {
-                    return Err(timed_out("the opening handshake with"));
+                    return Err(Error::Timeout {
+                        what: format!("the opening handshake with {url}"),
+                        after: options.connect_timeout,
+                    });
                 }
                 mid = m;
             }
@@ -169,6 +131,55 @@ pub(crate) fn connect(
         None,
     )?;
     Ok((shared, rx))
+}
+
+/// The addresses of `host` (at most `max`), or why there are none.
+fn resolve(host: &str, port: u16, max: usize) -> Result<Vec<SocketAddr>> {
+    let resolve_error = |source: io::Error| Error::Resolve {
+        host: host.to_owned(),
+        source: Arc::new(source),
+    };
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(resolve_error)?
+        .take(max)
+        .collect();
+    if addrs.is_empty() {
+        return Err(resolve_error(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no addresses",
+        )));
+    }
+    Ok(addrs)
+}
+
+/// The upgrade request: tungstenite's, with the subprotocols offered and
+/// the caller's headers.
+fn upgrade_request(
+    raw_url: &str,
+    url: &str,
+    options: &Options,
+) -> Result<tungstenite::handshake::client::Request> {
+    let mut request = url.into_client_request().map_err(|e| Error::InvalidUrl {
+        url: raw_url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let headers = request.headers_mut();
+    if !options.protocols.is_empty() {
+        let offered = options.protocols.join(", ");
+        let value = HeaderValue::from_str(&offered)
+            .map_err(|e| Error::InvalidArgument(format!("subprotocols {offered:?}: {e}")))?;
+        headers.insert("Sec-WebSocket-Protocol", value);
+    }
+    for (name, value) in &options.headers {
+        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| Error::InvalidArgument(format!("header name {name:?}: {e}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| Error::InvalidArgument(format!("header {name}: {e}")))?;
+        headers.append(name, value);
+    }
+
+    Ok(request)
 }
 
 /// The TLS handshake of a `wss://` connection.
@@ -302,5 +313,47 @@ fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
             status: Status::InvalidServerResponse,
             reason: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(raw: &str) -> String {
+        match parse_url(raw) {
+            Err(Error::InvalidUrl { reason, .. }) => reason,
+            other => panic!("{raw}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ports_default_by_scheme() {
+        let t = parse_url("ws://example.org/chat?room=1").expect("valid");
+        assert_eq!(
+            (t.host.as_str(), t.port, t.secure),
+            ("example.org", 80, false)
+        );
+        let t = parse_url("ws://127.0.0.1:9001").expect("valid");
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 9001));
+        #[cfg(feature = "tls")]
+        {
+            let t = parse_url("wss://example.org").expect("valid");
+            assert_eq!((t.port, t.secure), (443, true));
+        }
+    }
+
+    #[test]
+    fn ipv6_hosts_lose_their_brackets() {
+        let t = parse_url("ws://[::1]:8080/").expect("valid");
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_wrong() {
+        assert!(reason("http://example.org/").contains("ws:// or wss://"));
+        assert!(reason("ws://example.org/#top").contains("fragment"));
+        assert!(!reason("not a url").is_empty());
+        assert!(!reason("ws://").is_empty());
     }
 }

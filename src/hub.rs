@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::{Event, Shared, Sink};
+use crate::engine::{Engine, Event, Sink};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::message::Message;
@@ -156,7 +156,7 @@ impl Hub {
     }
 
     /// A new connection's handle and the sink its reader thread delivers to.
-    pub(crate) fn attach(&self, shared: &Arc<Shared>) -> (Connection, Sink) {
+    pub(crate) fn attach(&self, shared: &Arc<Engine>) -> (Connection, Sink) {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let connection = Connection {
             id,

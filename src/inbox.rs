@@ -2,7 +2,7 @@
 //! the last batch, and a receiving thread that reads the socket itself
 //! while the reader thread stands aside. Run by threads in `recv` and
 //! stream `read`; takes the engine's `read_slot` through
-//! [`Shared::receive_directly`].
+//! [`Engine::receive_directly`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::AcqRel;
@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::{Event, Shared};
+use crate::engine::{Engine, Event};
 use crate::error::Error;
 use crate::message::Message;
 use crate::time::Deadline;
@@ -25,11 +25,11 @@ pub(crate) struct Inbox {
     /// `ready` came through the channel (and counts against the receive
     /// queue limit), not from a read of this thread's own.
     ready_queued: bool,
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
 }
 
 impl Inbox {
-    pub(crate) fn new(rx: mpsc::Receiver<Event>, shared: Arc<Shared>) -> Inbox {
+    pub(crate) fn new(rx: mpsc::Receiver<Event>, shared: Arc<Engine>) -> Inbox {
         Inbox {
             rx,
             ready: VecDeque::new(),

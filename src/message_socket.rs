@@ -9,7 +9,7 @@ use std::time::Duration;
 use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
-use crate::engine::{Event, Shared};
+use crate::engine::{Engine, Event};
 use crate::error::{Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
@@ -32,7 +32,7 @@ use crate::options::{Builder, Connect, Options};
 /// ```
 #[derive(Clone)]
 pub struct Sender {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Engine>,
 }
 
 impl fmt::Debug for Sender {
@@ -149,7 +149,7 @@ impl MessageWebSocket {
         Builder::new()
     }
 
-    pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
+    pub(crate) fn from_engine(shared: Arc<Engine>, events: mpsc::Receiver<Event>) -> Self {
         MessageWebSocket {
             events: Mutex::new(Box::new(Inbox::new(events, Arc::clone(&shared)))),
             sender: Sender { shared },

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
-use crate::engine::{Event, Shared};
+use crate::engine::{Engine, Event};
 use crate::error::{Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
@@ -85,7 +85,7 @@ impl StreamWebSocket {
         Builder::new()
     }
 
-    pub(crate) fn from_engine(shared: Arc<Shared>, events: mpsc::Receiver<Event>) -> Self {
+    pub(crate) fn from_engine(shared: Arc<Engine>, events: mpsc::Receiver<Event>) -> Self {
         let capacity = shared.options.stream_write_buffer;
         StreamWebSocket {
             reader: StreamReader {
@@ -164,7 +164,7 @@ impl crate::options::sealed::Sealed for StreamWebSocket {
 
 /// The reading half of a [`StreamWebSocket`]; implements [`Read`].
 pub struct StreamReader {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     events: Inbox,
     /// The unread rest of the current message.
     current: Bytes,
@@ -259,7 +259,7 @@ fn bytes_advance(b: &mut Bytes, n: usize) {
 /// The writing half of a [`StreamWebSocket`]; implements [`Write`].
 /// Dropping it flushes and starts a clean close.
 pub struct StreamWriter {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     buffer: Vec<u8>,
     capacity: usize,
     timeout: Option<Duration>,

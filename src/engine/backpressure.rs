@@ -2,18 +2,18 @@
 //! receive queue limit, the reader thread stops reading.
 //!
 //! Run by the reader thread (waits) and by receiving threads (`consumed`);
-//! guarded by `queue_lock` and its `queue_room` condvar.
+//! guarded by `inbox_lock` and its `inbox_room` condvar.
 
 use super::*;
 
-impl Shared {
+impl Engine {
     /// The receiving side took a message of `len` bytes off the queue.
     pub(crate) fn consumed(&self, len: usize) {
-        let before = self.queued.fetch_sub(len, Relaxed);
+        let before = self.inbox_bytes.fetch_sub(len, Relaxed);
         let limit = self.options.receive_queue_limit;
         if before > limit && before - len <= limit {
-            let _guard = lock(&self.queue_lock);
-            self.queue_room.notify_all();
+            let _guard = lock(&self.inbox_lock);
+            self.inbox_room.notify_all();
         }
     }
 
@@ -23,21 +23,20 @@ impl Shared {
     /// peer's close frame must be seen).
     pub(super) fn wait_for_queue_room(&self) {
         let limit = self.options.receive_queue_limit;
-        if self.queued.load(Relaxed) <= limit {
+        if self.inbox_bytes.load(Relaxed) <= limit {
             return;
         }
         loop {
             {
-                let link = lock(&self.link);
-                if link.failure.is_some() || link.our_close.is_some() {
+                if lock(&self.lifecycle).ending() {
                     return;
                 }
             }
-            let guard = lock(&self.queue_lock);
-            if self.queued.load(Relaxed) <= limit {
+            let guard = lock(&self.inbox_lock);
+            if self.inbox_bytes.load(Relaxed) <= limit {
                 return;
             }
-            let _ = self.queue_room.wait_timeout(guard, DEADLINE_SLICE);
+            let _ = self.inbox_room.wait_timeout(guard, DEADLINE_SLICE);
         }
     }
 }

@@ -1,36 +1,217 @@
-//! The lifecycle: closing (ours and the peer's), failing, the End event,
-//! and the end of the TCP connection.
+//! The connection's lifecycle as one value: its [`State`], what the
+//! states carry, and the transitions, the only code that changes it.
 //!
-//! Run by closers (`close`, drops), by the reader thread (`conclude`,
-//! `finish`), by any thread whose I/O fails (`fail`) and by the timer
-//! (the close timeout). Guarded by `link` (signalled by `link_changed`).
+//! Guarded by `lifecycle` (signalled by `lifecycle_changed`); the actions
+//! that go with the transitions (sending the close, the End event, the
+//! end of TCP) are in `closing.rs`.
 
 use super::*;
 
-/// The connection's lifecycle (guarded by `link`).
-#[derive(Debug, Default)]
-pub(super) struct Link {
+/// Where the connection stands: one value, changed only by the
+/// transitions of [`Lifecycle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    ClosingByUs,
+    /// The peer's close frame came first (tungstenite answered it); the
+    /// peer closes TCP next.
+    ClosingByPeer,
+    /// Both close frames were exchanged; what is left is the end of TCP.
+    Closed,
+    /// Something fatal happened (the error is [`Lifecycle::failure`]);
+    /// every later call reports it.
+    Failed,
+}
+
+/// How far the End event has got to the receiving side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EndEvent {
+    NotSent,
+    /// In the receiving side's channel (or no one receives any more): from
+    /// now on every receive call reports the end.
+    Sent,
+    /// The receiving side has taken it.
+    Taken,
+}
+
+/// The connection's lifecycle (guarded by `lifecycle`, signalled by
+/// `lifecycle_changed`). The fields are private to this file: every
+/// change goes through one of the transitions below.
+#[derive(Debug)]
+pub(super) struct Lifecycle {
+    state: State,
     /// The peer's close frame: the Closed event.
-    pub(super) peer_close: Option<CloseFrame>,
+    theirs: Option<CloseFrame>,
     /// The close frame we sent, if any.
-    pub(super) our_close: Option<CloseFrame>,
-    /// The first fatal error; every later call reports it.
-    pub(super) failure: Option<Error>,
+    ours: Option<CloseFrame>,
+    /// The first fatal error (state `Failed`).
+    failure: Option<Error>,
     /// When the close handshake (or the wait for the peer's TCP close) must end.
-    pub(super) close_deadline: Option<Deadline>,
-    pub(super) close_timer: Option<TimerId>,
-    pub(super) reader_done: bool,
-    /// The End event is in the receiving side's channel (or no one
-    /// receives any more): from now on every receive call reports the end.
-    pub(super) end_sent: bool,
+    close_deadline: Option<Deadline>,
+    close_timer: Option<TimerId>,
+    end: EndEvent,
     /// The End event's error, once sent (what `close` reports when no
     /// close frame came back and nothing failed, such as a violation's).
-    pub(super) end_error: Option<Error>,
-    /// The receiving side has taken the End event.
-    pub(super) end_taken: bool,
+    end_error: Option<Error>,
+    reader_done: bool,
     /// The close frame owed to the peer for its protocol violation.
-    pub(super) violation: Option<CloseFrame>,
+    violation: Option<CloseFrame>,
 }
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            state: State::Open,
+            theirs: None,
+            ours: None,
+            failure: None,
+            close_deadline: None,
+            close_timer: None,
+            end: EndEvent::NotSent,
+            end_error: None,
+            reader_done: false,
+            violation: None,
+        }
+    }
+}
+
+impl Lifecycle {
+    // ---- the predicates ----
+
+    #[cfg(test)]
+    pub(super) fn state(&self) -> State {
+        self.state
+    }
+
+    /// The first fatal error, if the connection failed.
+    pub(super) fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
+    }
+
+    /// A close of ours or a failure is under way: the reader must not wait
+    /// for the receiving side (backpressure, the End being taken).
+    pub(super) fn ending(&self) -> bool {
+        self.ours.is_some() || self.failure.is_some()
+    }
+
+    /// Receive calls may still find messages: the End is not delivered.
+    pub(super) fn can_receive(&self) -> bool {
+        self.end == EndEvent::NotSent && !self.reader_done
+    }
+
+    /// A waiting `close` may return: the End is delivered (or no reader
+    /// thread is left to deliver it).
+    pub(super) fn end_delivered(&self) -> bool {
+        !self.can_receive()
+    }
+
+    pub(super) fn close_deadline(&self) -> Option<Deadline> {
+        self.close_deadline
+    }
+
+    pub(super) fn reader_done(&self) -> bool {
+        self.reader_done
+    }
+
+    /// The peer's close frame, if it arrived.
+    pub(super) fn peer_close(&self) -> Option<&CloseFrame> {
+        self.theirs.as_ref()
+    }
+
+    /// What a waiting `close` returns: `Ok` only after the peer's close
+    /// frame, else what ended the connection (`None`: nothing recorded).
+    pub(super) fn close_result(&self) -> Option<Result<()>> {
+        if self.theirs.is_some() {
+            return Some(Ok(()));
+        }
+        let end = self.failure.clone().or_else(|| self.end_error.clone());
+        end.map(Err)
+    }
+
+    /// The close frame to report for a send after the close: the peer's,
+    /// else ours.
+    pub(super) fn close_frame(&self) -> Option<CloseFrame> {
+        self.theirs.clone().or_else(|| self.ours.clone())
+    }
+
+    // ---- the transitions ----
+
+    /// open → closing by us: our close frame is queued. The close deadline
+    /// is the first one set.
+    pub(super) fn we_closed(&mut self, frame: CloseFrame, deadline: Deadline) {
+        if self.state == State::Open {
+            self.state = State::ClosingByUs;
+        }
+        self.ours = Some(frame);
+        self.close_deadline.get_or_insert(deadline);
+    }
+
+    /// open → closing by the peer, or closing by us → closed: the peer's
+    /// close frame arrived. It gets until `limit` to close TCP, unless a
+    /// close of ours already runs on an earlier deadline.
+    pub(super) fn peer_closed(&mut self, frame: CloseFrame, limit: Deadline) {
+        self.state = match self.state {
+            State::Open => State::ClosingByPeer,
+            State::ClosingByUs => State::Closed,
+            other => other,
+        };
+        self.theirs = Some(frame);
+        self.close_deadline = Some(self.close_deadline.map_or(limit, |d| d.min(limit)));
+    }
+
+    /// any → failed; the first failure wins and is returned.
+    pub(super) fn failed(&mut self, error: Error) -> Error {
+        self.state = State::Failed;
+        self.failure.get_or_insert(error).clone()
+    }
+
+    /// A protocol violation by the peer: the close frame it is owed.
+    pub(super) fn owe_violation_close(&mut self, frame: CloseFrame) {
+        self.violation = Some(frame);
+    }
+
+    /// Takes the close frame owed for a violation (once).
+    pub(super) fn take_violation_close(&mut self) -> Option<CloseFrame> {
+        self.violation.take()
+    }
+
+    /// After a violation's End: its close gets one close timeout from now.
+    pub(super) fn violation_closing(&mut self, error: Error, limit: Deadline) {
+        self.failed(error);
+        self.close_deadline = Some(limit);
+    }
+
+    /// The End event is in the channel.
+    pub(super) fn end_sent(&mut self, end: Error) {
+        if self.end == EndEvent::NotSent {
+            self.end = EndEvent::Sent;
+        }
+        self.end_error = Some(end);
+    }
+
+    /// The receiving side took the End event.
+    pub(super) fn end_taken(&mut self) {
+        self.end = EndEvent::Taken;
+    }
+
+    pub(super) fn end_is_taken(&self) -> bool {
+        self.end == EndEvent::Taken
+    }
+
+    /// Arms the close timer; returns the one it replaces (to cancel).
+    pub(super) fn set_close_timer(&mut self, id: Option<TimerId>) -> Option<TimerId> {
+        std::mem::replace(&mut self.close_timer, id)
+    }
+
+    /// The reader thread has ended; returns the close timer to cancel.
+    pub(super) fn reader_ended(&mut self) -> Option<TimerId> {
+        self.reader_done = true;
+        self.close_timer.take()
+    }
+}
+
 /// The status, close code and reason for a tungstenite read error that the
 /// peer caused; `None` when the peer simply went away.
 pub(super) fn violation(e: &tungstenite::Error) -> Option<(Status, u16, String)> {
@@ -69,348 +250,125 @@ pub(super) fn reason_for_frame(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
-impl Shared {
-    /// Why nothing can be sent any more.
-    pub(super) fn not_writable(&self) -> Error {
-        let link = lock(&self.link);
-        if let Some(e) = &link.failure {
-            return e.clone();
-        }
-        let frame = link.peer_close.clone().or_else(|| link.our_close.clone());
-        Error::Closed {
-            peer: self.peer.clone(),
-            frame: frame.unwrap_or(CloseFrame {
-                code: 1006,
-                reason: String::new(),
-            }),
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Records the first fatal error and cuts the connection, which ends the
-    /// reader thread. Returns the first error.
-    pub(crate) fn fail(&self, error: Error) -> Error {
-        let mut link = lock(&self.link);
-        let first = link.failure.get_or_insert(error).clone();
-        drop(link);
-        debug!("connection with {} failed: {first}", self.peer);
-        self.transport.shutdown();
-        self.link_changed.notify_all();
-        self.need_reader();
-        // A reader paused by backpressure must go on to deliver the end.
-        let _guard = lock(&self.queue_lock);
-        self.queue_room.notify_all();
-        first
-    }
-
-    /// Starts the close handshake. With `wait`, blocks until the peer's
-    /// close frame arrives or the close timeout passes (then the connection
-    /// is cut and a Timeout returned); without, returns at once and a timer
-    /// cuts the connection at the close timeout if the peer never answers.
-    pub(crate) fn close(self: &Arc<Self>, code: u16, reason: &str, wait: bool) -> Result<()> {
-        if !CloseCode::from(code).is_allowed() {
-            return Err(Error::InvalidArgument(format!(
-                "close code {code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)"
-            )));
-        }
-        if reason.len() > 123 {
-            return Err(Error::InvalidArgument(format!(
-                "close reason is {} bytes; at most 123 fit in a close frame",
-                reason.len()
-            )));
-        }
-        let timeout = self.options.close_timeout;
-        let deadline = Deadline::after(timeout);
-        let frame = CloseFrame {
+    fn frame(code: u16) -> CloseFrame {
+        CloseFrame {
             code,
-            reason: reason.to_owned(),
-        };
-        let sent = {
-            let mut ws = self.proto();
-            if ws.can_write() {
-                let wire_frame = tungstenite::protocol::CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = ws.close(Some(wire_frame));
-                true
-            } else {
-                false
-            }
-        };
-        if sent {
-            let mut link = lock(&self.link);
-            link.our_close = Some(frame);
-            link.close_deadline.get_or_insert(deadline);
-            drop(link);
-            // A reader waiting for the End to be taken need not any more.
-            self.link_changed.notify_all();
-            // The close handshake needs the reader thread's deadlines.
-            self.need_reader();
-            // A reader paused by backpressure must go on to see the reply.
-            let _guard = lock(&self.queue_lock);
-            self.queue_room.notify_all();
+            reason: String::new(),
         }
-        if !wait {
-            self.flush_leftovers();
-            if sent {
-                self.arm_close_timer(deadline);
-            }
-            return Ok(());
-        }
-        // Never wait for the wire: a sender stuck behind a peer that stopped
-        // reading holds it until its send timeout. Whoever holds it sends the
-        // close frame after its message; the close timeout bounds it all.
-        if let Ok(mut wire) = self.wire.try_lock() {
-            // A failure here is recorded as the connection's; the wait
-            // below reports it.
-            let _ = self.drain(&mut wire, Some((deadline, timeout)));
-        }
-        self.flush_leftovers();
-        // Wait until the End event is delivered, so that every receive call
-        // after this one returns reports the end.
-        let mut link = lock(&self.link);
-        let mut grace = None;
-        while !link.end_sent && !link.reader_done {
-            let until = match grace {
-                Some(until) => until,
-                None if !deadline.has_passed() => deadline,
-                None => {
-                    drop(link);
-                    self.fail(Error::Timeout {
-                        what: format!("waiting for the close frame of {}", self.peer),
-                        after: timeout,
-                    });
-                    // Cut, the reader thread delivers the End at once: it
-                    // may have already, so look again before waiting.
-                    grace = Some(Deadline::after(END_GRACE));
-                    link = lock(&self.link);
-                    continue;
-                }
-            };
-            if grace.is_some() && until.has_passed() {
-                break;
-            }
-            link = wait_until(&self.link_changed, link, until);
-        }
-        // Ok only after the peer's close frame; else what ended the connection.
-        if link.peer_close.is_some() {
-            return Ok(());
-        }
-        let end = link.failure.clone().or_else(|| link.end_error.clone());
-        drop(link);
-        Err(end.unwrap_or_else(|| self.not_writable()))
     }
 
-    /// Cuts the connection at `deadline` unless the reader has ended by then.
-    pub(super) fn arm_close_timer(self: &Arc<Self>, deadline: Deadline) {
-        let Some(deadline) = deadline.instant() else {
-            return; // a close timeout no clock reaches
-        };
-        let weak: Weak<Shared> = Arc::downgrade(self);
-        let id = timer::schedule(deadline, move || {
-            if let Some(shared) = weak.upgrade() {
-                if !lock(&shared.link).reader_done {
-                    shared.fail(Error::Timeout {
-                        what: format!("closing the connection with {}", shared.peer),
-                        after: shared.options.close_timeout,
-                    });
-                }
-            }
+    fn timeout() -> Error {
+        Error::Timeout {
+            what: "test".into(),
+            after: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn our_close_then_theirs_is_a_clean_close() {
+        let mut l = Lifecycle::default();
+        assert_eq!(l.state(), State::Open);
+        assert!(!l.ending() && l.can_receive() && l.close_result().is_none());
+        let first = Deadline::after(Duration::from_secs(1));
+        l.we_closed(frame(1000), first);
+        assert_eq!(l.state(), State::ClosingByUs);
+        assert!(l.ending());
+        l.peer_closed(frame(1001), Deadline::after(Duration::from_secs(60)));
+        assert_eq!(l.state(), State::Closed);
+        // Our earlier deadline stays.
+        assert_eq!(l.close_deadline(), Some(first));
+        assert_eq!(l.close_frame().map(|f| f.code), Some(1001));
+        assert!(matches!(l.close_result(), Some(Ok(()))));
+    }
+
+    #[test]
+    fn the_peers_close_first_then_a_failure_still_closes_cleanly() {
+        let mut l = Lifecycle::default();
+        l.peer_closed(frame(1000), Deadline::Never);
+        assert_eq!(l.state(), State::ClosingByPeer);
+        assert!(
+            !l.ending(),
+            "the peer's close alone does not stop backpressure"
+        );
+        // The peer then never closes TCP: the close timer fails it.
+        l.failed(timeout());
+        assert_eq!(l.state(), State::Failed);
+        assert!(matches!(l.close_result(), Some(Ok(()))));
+    }
+
+    #[test]
+    fn the_first_failure_wins() {
+        let mut l = Lifecycle::default();
+        l.we_closed(frame(1000), Deadline::Never);
+        let first = l.failed(timeout());
+        let second = l.failed(Error::InvalidArgument("later".into()));
+        assert!(matches!(first, Error::Timeout { .. }));
+        assert!(matches!(second, Error::Timeout { .. }));
+        assert!(matches!(l.close_result(), Some(Err(Error::Timeout { .. }))));
+        assert!(matches!(l.failure(), Some(Error::Timeout { .. })));
+    }
+
+    #[test]
+    fn the_end_event_goes_sent_then_taken() {
+        let mut l = Lifecycle::default();
+        l.end_sent(timeout());
+        assert!(!l.can_receive() && l.end_delivered() && !l.end_is_taken());
+        // With no failure and no close frame, close reports the End's error.
+        assert!(matches!(l.close_result(), Some(Err(Error::Timeout { .. }))));
+        l.end_taken();
+        assert!(l.end_is_taken());
+        let mut m = Lifecycle::default();
+        assert_eq!(m.reader_ended(), None);
+        assert!(m.reader_done() && m.end_delivered());
+    }
+
+    #[test]
+    fn a_violation_close_is_owed_once() {
+        let mut l = Lifecycle::default();
+        l.owe_violation_close(frame(1002));
+        assert_eq!(l.take_violation_close().map(|f| f.code), Some(1002));
+        assert!(l.take_violation_close().is_none());
+        let limit = Deadline::after(Duration::from_secs(2));
+        l.violation_closing(timeout(), limit);
+        assert_eq!(l.state(), State::Failed);
+        assert_eq!(l.close_deadline(), Some(limit));
+    }
+
+    #[test]
+    fn close_reasons_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(100); // 200 bytes
+        let cut = reason_for_frame(&long);
+        assert_eq!(cut.len(), 122);
+        assert!(long.starts_with(&cut));
+        assert_eq!(reason_for_frame("short"), "short");
+    }
+
+    #[test]
+    fn read_errors_map_to_close_codes() {
+        let too_long = tungstenite::Error::Capacity(CapacityError::MessageTooLong {
+            size: 10,
+            max_size: 5,
         });
-        let mut link = lock(&self.link);
-        if link.reader_done {
-            drop(link);
-            if let Some(id) = id {
-                timer::cancel(id);
-            }
-        } else if let Some(old) = std::mem::replace(&mut link.close_timer, id) {
-            timer::cancel(old);
-        }
-    }
-
-    /// Ends the connection after decoding stopped for good: reports the
-    /// Closed event or the failure, then finishes the close. Returns the End
-    /// event still to be delivered, if any.
-    pub(super) fn conclude(
-        &self,
-        fed: Fed,
-        peer_close: Option<CloseFrame>,
-        buf: &mut [u8],
-        events: &Sink,
-    ) -> Option<Error> {
-        match fed {
-            Fed::NeedMore => None,
-            Fed::Closed => {
-                let frame = match peer_close {
-                    Some(f) => f,
-                    None => match lock(&self.link).peer_close.clone() {
-                        Some(f) => f,
-                        None => CloseFrame {
-                            code: 1005,
-                            reason: String::new(),
-                        },
-                    },
-                };
-                {
-                    // The peer gets one close timeout to close TCP, unless a
-                    // close of ours already runs on an earlier deadline.
-                    let mut link = lock(&self.link);
-                    link.peer_close = Some(frame.clone());
-                    let limit = Deadline::after(self.options.close_timeout);
-                    link.close_deadline = Some(link.close_deadline.map_or(limit, |d| d.min(limit)));
-                }
-                self.link_changed.notify_all();
-                self.send_end(
-                    events,
-                    Error::Closed {
-                        peer: self.peer.clone(),
-                        frame,
-                    },
-                );
-                self.finish(buf, false);
-                None
-            }
-            Fed::Failed(e) => {
-                let Some((status, code, reason)) = violation(&e) else {
-                    // The peer closed TCP without a close handshake.
-                    let failure = lock(&self.link).failure.clone();
-                    return Some(failure.unwrap_or_else(|| Error::Io {
-                        peer: self.peer.clone(),
-                        what: "receiving".into(),
-                        status: Status::ConnectionReset,
-                        source: Arc::new(io::Error::new(
-                            io::ErrorKind::ConnectionReset,
-                            "the peer closed the connection without a close frame",
-                        )),
-                    }));
-                };
-                warn!("{}: {reason}; closing with {code}", self.peer);
-                let error = Error::Protocol {
-                    peer: self.peer.clone(),
-                    status,
-                    code,
-                    reason: reason.clone(),
-                };
-                // Messages decoded before the violation are delivered first, and
-                // the close goes out once the receiving side has reached the
-                // error, so replies to those messages can still be sent.
-                lock(&self.link).violation = Some(CloseFrame {
-                    code,
-                    reason: reason_for_frame(&reason),
-                });
-                if self.send_end(events, error.clone()) {
-                    self.wait_for_end_taken();
-                }
-                self.send_violation_close();
-                {
-                    let mut link = lock(&self.link);
-                    link.failure.get_or_insert(error);
-                    link.close_deadline = Some(Deadline::after(self.options.close_timeout));
-                }
-                self.link_changed.notify_all();
-                self.finish(buf, true);
-                None
-            }
-        }
-    }
-
-    /// Delivers the End event (once per connection), then records that it
-    /// is delivered, which is what a waiting `close` returns on. False if
-    /// no one receives any more.
-    pub(super) fn send_end(&self, events: &Sink, end: Error) -> bool {
-        let received = events.send(Event::End(end.clone()));
-        let mut link = lock(&self.link);
-        link.end_sent = true;
-        link.end_error = Some(end);
-        drop(link);
-        self.link_changed.notify_all();
-        received
-    }
-
-    /// Waits (up to the close timeout) until the receiving side has taken the
-    /// End event, or a close of ours or a failure makes waiting moot.
-    pub(super) fn wait_for_end_taken(&self) {
-        let deadline = Deadline::after(self.options.close_timeout);
-        let mut link = lock(&self.link);
-        while !link.end_taken && link.our_close.is_none() && link.failure.is_none() {
-            if deadline.has_passed() {
-                return;
-            }
-            link = wait_until(&self.link_changed, link, deadline);
-        }
-    }
-
-    /// The receiving side has taken the End event: a close for a protocol
-    /// violation goes out now, before anything the program does next (such
-    /// as dropping the socket, which would close with 1000 or 1001).
-    pub(crate) fn end_taken(&self) {
-        lock(&self.link).end_taken = true;
-        self.link_changed.notify_all();
-        self.send_violation_close();
-    }
-
-    /// Queues the close frame for a protocol violation, once.
-    ///
-    /// The receiving side and the reader thread both call this; taking the
-    /// frame and queueing it happen under one `proto` lock, so when the
-    /// reader's call returns the frame is in the outbox, whoever queued it,
-    /// and the reader's `finish` sends it before shutting the socket down.
-    pub(super) fn send_violation_close(&self) {
-        {
-            let mut ws = self.proto();
-            let Some(frame) = lock(&self.link).violation.take() else {
-                return;
-            };
-            let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
-                code: CloseCode::from(frame.code),
-                reason: frame.reason.into(),
-            }));
-        }
-        self.flush_leftovers();
-    }
-
-    /// Ends a connection whose close frame has been sent or received: push
-    /// out what is queued (bounded by the close timeout), then wait for the
-    /// peer to close TCP, discarding what it still sends. The server (and a
-    /// side that saw a protocol violation) closes its sending half first, as
-    /// RFC 6455 asks.
-    pub(super) fn finish(&self, buf: &mut [u8], violated: bool) {
-        let deadline = lock(&self.link)
-            .close_deadline
-            .unwrap_or_else(|| Deadline::after(self.options.close_timeout));
-        {
-            // The close frame first, then TLS close_notify: a peer that reads
-            // close_notify reads nothing after it.
-            let mut wire = lock(&self.wire);
-            let budget = Some((deadline, self.options.close_timeout));
-            let _ = self.drain(&mut wire, budget);
-            if self.role == Role::Server || violated {
-                self.transport.queue_close_notify();
-                let _ = self.drain(&mut wire, budget);
-            }
-        }
-        if self.role == Role::Server || violated {
-            let _ = self.transport.shutdown_write();
-        }
-        loop {
-            if deadline.has_passed() {
-                return;
-            }
-            let _ = self.transport.set_read_timeout(Some(
-                deadline.slice(DEADLINE_SLICE).max(Duration::from_millis(1)),
-            ));
-            match self.transport.read(buf) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(_) => return,
-            }
-        }
+        let (status, code, reason) = violation(&too_long).expect("the peer's fault");
+        assert_eq!((status, code), (Status::MessageTooBig, 1009));
+        assert!(
+            reason.contains("10 bytes") && reason.contains("5"),
+            "{reason}"
+        );
+        let utf8 = tungstenite::Error::Utf8("bad".into());
+        assert_eq!(
+            violation(&utf8).map(|v| (v.0, v.1)),
+            Some((Status::InvalidUtf8, 1007))
+        );
+        let proto = tungstenite::Error::Protocol(ProtocolError::UnmaskedFrameFromClient);
+        assert_eq!(violation(&proto).map(|v| v.1), Some(1002));
+        let reset = tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert!(violation(&reset).is_none());
+        let io = tungstenite::Error::Io(io::Error::other("gone"));
+        assert!(violation(&io).is_none());
     }
 }

@@ -38,7 +38,8 @@
 //! | `send.rs` | the send path: a caller's message to frames on the wire |
 //! | `wire.rs` | the right to write the socket, and the bytes not yet written |
 //! | `outbox.rs` | frames waiting for the wire, in order |
-//! | `lifecycle.rs` | closing, failing, the End event, the end of TCP |
+//! | `lifecycle.rs` | the lifecycle as one state, and its transitions |
+//! | `closing.rs` | closing, failing, the End event, the end of TCP |
 //! | `backpressure.rs` | the receive queue limit |
 //!
 //! The receiving end of the channel is `crate::inbox`. The whole picture
@@ -62,8 +63,9 @@
 //!    (pongs, close frames) to the outbox.
 //! 3. `outbox`: encoded frames in the order they must leave, data and
 //!    control alike; held only to append or to take everything.
-//! 4. `link`: the connection's lifecycle (close frames seen, first failure,
-//!    deadlines); signalled by the `link_changed` condvar.
+//! 4. `lifecycle`: the connection's [`Lifecycle`] (its state, the close
+//!    frames, the first failure, deadlines, how far the End event got);
+//!    signalled by the `lifecycle_changed` condvar.
 //!
 //! `read_slot` is a leaf beside them: held only to take or return the read
 //! state (or to signal its condvar), with no other lock taken under it.
@@ -78,6 +80,7 @@
 //! once more after releasing it, so nothing is stranded.
 
 mod backpressure;
+mod closing;
 mod lifecycle;
 mod outbox;
 mod protocol;
@@ -152,7 +155,7 @@ const FLUSH_RETRY_MAX_MS: u64 = 1000;
 /// How long a `close` whose wait timed out waits further for the reader
 /// thread to deliver the End event (it does at once: the socket is cut).
 const END_GRACE: Duration = Duration::from_secs(2);
-/// The largest message [`Shared::send_alone`] takes.
+/// The largest message [`Engine::send_alone`] takes.
 const ALONE_MAX: usize = 16 << 10;
 /// The most messages a new batch has room for before it grows.
 const BATCH_CAPACITY_MAX: usize = 4096;
@@ -191,9 +194,9 @@ impl Sink {
 
 /// One connection's state, shared by its handles and its reader thread.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Engine {
     /// This connection itself, for the timer's flush retries.
-    me: Weak<Shared>,
+    me: Weak<Engine>,
     transport: Transport,
     role: Role,
     pub(crate) options: Arc<Options>,
@@ -214,7 +217,7 @@ pub(crate) struct Shared {
     /// under `wire`).
     backlog: AtomicBool,
     /// Milliseconds until the next flush retry of a backlog (see
-    /// [`Shared::retry_flush_later`]); 0 while one is armed.
+    /// [`Engine::retry_flush_later`]); 0 while one is armed.
     flush_retry: AtomicU64,
     /// Outbox position just past the last frame tungstenite queued (pong,
     /// close): a blocking drain does not stop before it (set under `outbox`).
@@ -222,15 +225,16 @@ pub(crate) struct Shared {
     /// Data frames may still be queued: tungstenite's state has not closed
     /// (cleared under `outbox`, together with queueing the close frame).
     writable: AtomicBool,
-    wire: Mutex<Wire>,
-    link: Mutex<Link>,
-    link_changed: Condvar,
+    wire: Mutex<Unsent>,
+    lifecycle: Mutex<Lifecycle>,
+    lifecycle_changed: Condvar,
     pub(crate) stats: Stats,
     /// Payload bytes delivered to the receiving side and not yet taken.
-    queued: AtomicUsize,
-    /// Signalled when the receiving side takes the queue below its limit.
-    queue_room: Condvar,
-    queue_lock: Mutex<()>,
+    inbox_bytes: AtomicUsize,
+    /// Signalled when the receiving side takes `inbox_bytes` below the
+    /// receive queue limit.
+    inbox_room: Condvar,
+    inbox_lock: Mutex<()>,
 }
 
 /// `d` after `t`, or `None` if no wait reaches it (durations such as
@@ -250,12 +254,12 @@ pub(crate) fn start(
     options: Arc<Options>,
     peer: String,
     protocol: Option<String>,
-    sink: impl FnOnce(&Arc<Shared>) -> Sink,
+    sink: impl FnOnce(&Arc<Engine>) -> Sink,
     guard: Option<Box<dyn Send>>,
-) -> Result<Arc<Shared>> {
+) -> Result<Arc<Engine>> {
     let stack = options.reader_stack_size;
     let read_state = Box::new(ReadState::new(&options));
-    let shared = Arc::new_cyclic(|me| Shared {
+    let shared = Arc::new_cyclic(|me| Engine {
         me: me.clone(),
         transport,
         role,
@@ -278,13 +282,13 @@ pub(crate) fn start(
         flush_retry: AtomicU64::new(FLUSH_RETRY_FIRST_MS),
         control_end: AtomicU64::new(0),
         writable: AtomicBool::new(true),
-        wire: Mutex::new(Wire::default()),
-        link: Mutex::new(Link::default()),
-        link_changed: Condvar::new(),
+        wire: Mutex::new(Unsent::default()),
+        lifecycle: Mutex::new(Lifecycle::default()),
+        lifecycle_changed: Condvar::new(),
         stats: Stats::default(),
-        queued: AtomicUsize::new(0),
-        queue_room: Condvar::new(),
-        queue_lock: Mutex::new(()),
+        inbox_bytes: AtomicUsize::new(0),
+        inbox_room: Condvar::new(),
+        inbox_lock: Mutex::new(()),
     });
     let reader = Arc::clone(&shared);
     let sink = sink(&shared);
@@ -305,7 +309,7 @@ pub(crate) fn start(
     Ok(shared)
 }
 
-impl Shared {
+impl Engine {
     pub(crate) fn role(&self) -> Role {
         self.role
     }

@@ -65,3 +65,76 @@ impl Outbox {
 }
 /// Queued bytes beyond which a new pong replaces the one before it.
 pub(super) const PONG_BACKLOG: usize = 64 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(&mut out, opcode, payload, None);
+        out
+    }
+
+    fn pong(payload: &[u8]) -> Vec<u8> {
+        frame(
+            OpCode::Control(tungstenite::protocol::frame::coding::Control::Pong),
+            payload,
+        )
+    }
+
+    #[test]
+    fn frames_keep_their_order_and_positions_count_every_byte() {
+        let mut outbox = Outbox::default();
+        let data = frame(OpCode::Data(Data::Binary), b"data");
+        outbox.push_data(|out| out.extend_from_slice(&data));
+        let p = pong(b"p1");
+        outbox.push_control(&p);
+        assert_eq!(outbox.tail_pong, Some(data.len()));
+        outbox.push_data(|out| out.extend_from_slice(&data));
+        assert_eq!(
+            outbox.tail_pong, None,
+            "data after a pong ends the pong tail"
+        );
+        assert_eq!(outbox.bytes, [&data[..], &p, &data].concat());
+        assert_eq!(outbox.queued_end, outbox.bytes.len() as u64);
+    }
+
+    #[test]
+    fn below_the_backlog_every_ping_gets_its_pong() {
+        let mut outbox = Outbox::default();
+        let (a, b) = (pong(b"a"), pong(b"b"));
+        outbox.push_control(&a);
+        outbox.push_control(&b);
+        assert_eq!(outbox.bytes, [&a[..], &b].concat());
+    }
+
+    #[test]
+    fn over_the_backlog_a_new_pong_replaces_the_waiting_one() {
+        let mut outbox = Outbox::default();
+        let big = vec![0u8; PONG_BACKLOG + 1];
+        outbox.push_data(|out| out.extend_from_slice(&big));
+        let (a, b) = (pong(b"old"), pong(b"new"));
+        outbox.push_control(&a);
+        outbox.push_control(&b);
+        assert_eq!(outbox.bytes.len(), big.len() + b.len());
+        assert!(outbox.bytes.ends_with(&b));
+        // The position counts what is queued now, not what was replaced.
+        assert_eq!(outbox.queued_end, outbox.bytes.len() as u64);
+    }
+
+    #[test]
+    fn several_frames_in_one_write_are_split_and_a_close_is_never_replaced() {
+        let mut outbox = Outbox::default();
+        let big = vec![0u8; PONG_BACKLOG + 1];
+        outbox.push_data(|out| out.extend_from_slice(&big));
+        let close = frame(
+            OpCode::Control(tungstenite::protocol::frame::coding::Control::Close),
+            &[0x03, 0xe8],
+        );
+        let (a, b) = (pong(b"a"), pong(b"b"));
+        outbox.push_control(&[&a[..], &close, &b].concat());
+        assert_eq!(outbox.bytes, [&big[..], &a, &close, &b].concat());
+        assert_eq!(outbox.tail_pong, Some(big.len() + a.len() + close.len()));
+    }
+}

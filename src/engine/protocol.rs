@@ -162,7 +162,7 @@ pub(crate) fn protocol_config(options: &Options) -> WebSocketConfig {
 /// before any reply to it.
 pub(super) struct Proto<'a> {
     pub(super) ws: MutexGuard<'a, WebSocket<Pipe>>,
-    pub(super) shared: &'a Shared,
+    pub(super) shared: &'a Engine,
 }
 impl Deref for Proto<'_> {
     type Target = WebSocket<Pipe>;
@@ -195,7 +195,7 @@ impl Drop for Proto<'_> {
     }
 }
 
-impl Shared {
+impl Engine {
     pub(super) fn proto(&self) -> Proto<'_> {
         Proto {
             ws: lock(&self.proto),
@@ -210,7 +210,7 @@ impl Shared {
         buf: &mut Vec<u8>,
         n: Option<usize>,
         batch: &mut Vec<Message>,
-    ) -> (Fed, Option<CloseFrame>) {
+    ) -> (Decoded, Option<CloseFrame>) {
         let mut peer_close = None;
         let mut ws = self.proto();
         let pipe = ws.get_mut();
@@ -238,16 +238,16 @@ impl Shared {
                             reason: String::new(),
                         },
                     });
-                    break Fed::Closed;
+                    break Decoded::Closed;
                 }
                 Ok(_) => {} // ping, pong: tungstenite queues the pong itself
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    break Fed::NeedMore;
+                    break Decoded::NeedMore;
                 }
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    break Fed::Closed;
+                    break Decoded::Closed;
                 }
-                Err(e) => break Fed::Failed(e),
+                Err(e) => break Decoded::Failed(e),
             }
         };
         // Queue what tungstenite owes the peer (pong, close reply) in the outbox.

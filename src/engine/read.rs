@@ -1,7 +1,7 @@
 //! The read path: one socket read, its deadlines (receive timeout,
 //! keepalive, close), and handing what it decoded to the receiving side.
 //!
-//! Run by whoever holds the read state (see `readers`); takes `link`
+//! Run by whoever holds the read state (see `readers`); takes `lifecycle`
 //! briefly to read the close deadline, and `proto` to decode.
 
 use super::*;
@@ -49,13 +49,13 @@ pub(super) enum Step {
     /// Read on.
     More,
     /// Decoding stopped for good: conclude the connection.
-    Over(Fed, Option<CloseFrame>),
+    Over(Decoded, Option<CloseFrame>),
     /// The connection failed with this error (its End is still to deliver).
     Ended(Error),
 }
 /// How the bytes of one read ended for the protocol state.
 #[derive(Debug)]
-pub(super) enum Fed {
+pub(super) enum Decoded {
     /// Everything decoded; more bytes are needed.
     NeedMore,
     /// The close handshake is over (or the peer's close frame has arrived).
@@ -63,6 +63,16 @@ pub(super) enum Fed {
     /// tungstenite reported an error.
     Failed(tungstenite::Error),
 }
+/// The deadlines of one read (instants no clock reaches are `None`).
+pub(super) struct Due {
+    /// The message under way must be complete by then.
+    receive: Option<Instant>,
+    /// The close handshake (or the peer's TCP close) must be over by then.
+    close: Option<Instant>,
+    /// A ping is due (idle), or its pong (a ping is out).
+    keepalive: Option<Instant>,
+}
+
 /// Whether the socket's read timeout (`armed`) must change to `wanted`.
 ///
 /// The timeout only wakes the reader to look at its deadlines, so waking a
@@ -93,7 +103,7 @@ pub(super) fn adapt_read_buffer(buf: &mut Vec<u8>, last_read: usize) {
     }
 }
 
-impl Shared {
+impl Engine {
     /// One socket read, decoded; the messages are left in `state.batch`.
     /// `limit` bounds the wait (for `recv_timeout`); `as_reader`: the reader
     /// thread, which also applies receive backpressure.
@@ -103,58 +113,114 @@ impl Shared {
         limit: Option<Duration>,
         as_reader: bool,
     ) -> Step {
+        if std::mem::take(&mut state.handshake_leftovers) {
+            // The first pass reads nothing: it decodes the frames that came
+            // with the opening handshake, which tungstenite already holds.
+            return match self.decode(&mut state.buf, None, &mut state.batch) {
+                (Decoded::NeedMore, _) => Step::More,
+                (decoded, peer_close) => Step::Over(decoded, peer_close),
+            };
+        }
+        let due = match self.deadlines(state) {
+            Ok(due) => due,
+            // A failed connection reads no more, even if bytes keep coming
+            // (data a peer sends after a shutdown can still be read).
+            Err(failure) => return Step::Ended(failure),
+        };
+        self.arm_read_timeout(state, &due, limit);
+        if as_reader {
+            self.wait_for_queue_room();
+        }
+        let n = match self.transport.read(&mut state.buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return self.on_read_timeout(state, &due);
+            }
+            Err(e) => {
+                let failure = lock(&self.lifecycle).failure().cloned();
+                return Step::Ended(
+                    failure.unwrap_or_else(|| Error::io(&self.peer, "receiving", e)),
+                );
+            }
+        };
+        self.stats.bytes_received.fetch_add(n as u64, Relaxed);
+        // A peer that keeps sending never lets a read time out: the close
+        // deadline is checked after every read too.
+        if due.close.is_some_and(|d| Instant::now() >= d) {
+            return Step::Ended(self.close_timed_out());
+        }
+        self.peer_is_alive(state);
         let ReadState {
             buf,
             batch,
             tracker,
             message_started,
-            read_timeout,
-            last_inbound,
-            ping_sent,
-            next_unsolicited_pong,
-            handshake_leftovers,
+            ..
         } = state;
-        if std::mem::take(handshake_leftovers) {
-            // The first pass reads nothing: it decodes the frames that came
-            // with the opening handshake, which tungstenite already holds.
-            return match self.decode(buf, None, batch) {
-                (Fed::NeedMore, _) => Step::More,
-                (fed, peer_close) => Step::Over(fed, peer_close),
-            };
+        if n > 0 && tracker.feed(&buf[..n]) {
+            message_started.get_or_insert_with(Instant::now);
+        } else {
+            *message_started = None;
         }
-        // A deadline runs while a message is incomplete or a close is under way.
-        let receive_deadline = message_started.and_then(|t| later(t, self.options.receive_timeout));
-        let (close_deadline, failed) = {
-            let link = lock(&self.link);
+        let (decoded, peer_close) = self.decode(buf, Some(n), batch);
+        adapt_read_buffer(buf, n);
+        match decoded {
+            Decoded::NeedMore => Step::More,
+            decoded => Step::Over(decoded, peer_close),
+        }
+    }
+
+    /// The deadlines that run before this read, or the failure that ended
+    /// the connection.
+    fn deadlines(&self, state: &ReadState) -> std::result::Result<Due, Error> {
+        let (close, failed) = {
+            let lifecycle = lock(&self.lifecycle);
             (
-                link.close_deadline.and_then(Deadline::instant),
-                link.failure.clone(),
+                lifecycle.close_deadline().and_then(Deadline::instant),
+                lifecycle.failure().cloned(),
             )
         };
-        // A failed connection reads no more, even if bytes keep coming
-        // (data a peer sends after a shutdown can still be read).
         if let Some(failure) = failed {
-            return Step::Ended(failure);
+            return Err(failure);
         }
-        let strict = earliest(receive_deadline, close_deadline);
         // Keepalive: a ping when idle, then a pong (or any byte) in time.
-        let keepalive_due = match *ping_sent {
+        let keepalive = match state.ping_sent {
             None => self
                 .options
                 .ping_interval
-                .and_then(|every| later(*last_inbound, every)),
+                .and_then(|every| later(state.last_inbound, every)),
             Some(sent) => self
                 .options
                 .pong_timeout
                 .and_then(|limit| later(sent, limit)),
         };
-        let keepalive_deadline = earliest(keepalive_due, *next_unsolicited_pong);
+        Ok(Due {
+            // A deadline runs while a message is incomplete.
+            receive: state
+                .message_started
+                .and_then(|t| later(t, self.options.receive_timeout)),
+            close,
+            keepalive,
+        })
+    }
+
+    /// Sets the socket's read timeout to wake for the earliest deadline
+    /// (and `limit`), unless the one set is close enough.
+    fn arm_read_timeout(&self, state: &mut ReadState, due: &Due, limit: Option<Duration>) {
         let now = Instant::now();
+        let strict = earliest(due.receive, due.close);
+        let soft = earliest(due.keepalive, state.next_unsolicited_pong);
         // Strict deadlines are checked every second (the kernel rounds long
         // socket timeouts up by seconds); keepalive may fire that late.
         let wanted = earliest(
             strict.map(|d| d.saturating_duration_since(now).min(DEADLINE_SLICE)),
-            keepalive_deadline.map(|d| {
+            soft.map(|d| {
                 // Wake early from a long wait and re-arm with the rest:
                 // the kernel rounds long timeouts up by up to 2 s.
                 let rest = d.saturating_duration_since(now);
@@ -167,95 +233,68 @@ impl Shared {
         )
         .map(|t| t.max(Duration::from_millis(1)));
         let wanted = earliest(wanted, limit.map(|l| l.max(Duration::from_millis(1))));
-        if needs_rearming(*read_timeout, wanted) {
+        if needs_rearming(state.read_timeout, wanted) {
             let _ = self.transport.set_read_timeout(wanted);
-            *read_timeout = wanted;
+            state.read_timeout = wanted;
         }
-        if as_reader {
-            self.wait_for_queue_room();
-        }
-        let n = match self.transport.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                let now = Instant::now();
-                if receive_deadline.is_some_and(|d| now >= d) {
-                    return Step::Ended(self.fail(Error::Timeout {
-                        what: format!("receiving a message from {}", self.peer),
-                        after: self.options.receive_timeout,
-                    }));
-                }
-                if close_deadline.is_some_and(|d| now >= d) {
-                    return Step::Ended(self.fail(Error::Timeout {
-                        what: format!("waiting for the close frame of {}", self.peer),
-                        after: self.options.close_timeout,
-                    }));
-                }
-                if next_unsolicited_pong.is_some_and(|d| now >= d) {
-                    *next_unsolicited_pong = self
-                        .options
-                        .unsolicited_pong_interval
-                        .and_then(|every| later(now, every));
-                    self.send_control(WireMessage::Pong(Bytes::new()));
-                }
-                if keepalive_due.is_some_and(|d| now >= d) {
-                    if ping_sent.is_some() {
-                        return Step::Ended(self.fail(Error::Timeout {
-                            what: format!("waiting for a pong from {}", self.peer),
-                            after: self.options.pong_timeout.unwrap_or_default(),
-                        }));
-                    }
-                    *ping_sent = Some(now);
-                    self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
-                }
-                return Step::More;
-            }
-            Err(e) => {
-                let failure = lock(&self.link).failure.clone();
-                return Step::Ended(
-                    failure.unwrap_or_else(|| Error::io(&self.peer, "receiving", e)),
-                );
-            }
-        };
-        self.stats.bytes_received.fetch_add(n as u64, Relaxed);
-        // A peer that keeps sending never lets a read time out: the close
-        // deadline is checked after every read too.
-        if close_deadline.is_some_and(|d| Instant::now() >= d) {
+    }
+
+    /// A read timed out: whichever deadline passed acts (a strict one ends
+    /// the connection; keepalive sends a ping, or ends it if the pong is late).
+    fn on_read_timeout(&self, state: &mut ReadState, due: &Due) -> Step {
+        let now = Instant::now();
+        if due.receive.is_some_and(|d| now >= d) {
             return Step::Ended(self.fail(Error::Timeout {
-                what: format!("waiting for the close frame of {}", self.peer),
-                after: self.options.close_timeout,
+                what: format!("receiving a message from {}", self.peer),
+                after: self.options.receive_timeout,
             }));
         }
-        // Any byte from the peer shows it is alive.
-        *last_inbound = Instant::now();
-        if next_unsolicited_pong.is_some_and(|d| *last_inbound >= d) {
-            *next_unsolicited_pong = self
-                .options
-                .unsolicited_pong_interval
-                .and_then(|every| later(*last_inbound, every));
-            self.send_control(WireMessage::Pong(Bytes::new()));
+        if due.close.is_some_and(|d| now >= d) {
+            return Step::Ended(self.close_timed_out());
         }
-        if let Some(sent) = ping_sent.take() {
-            let rtt =
-                u64::try_from(last_inbound.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
-            self.stats.rtt_micros.store(rtt, Relaxed);
+        if state.next_unsolicited_pong.is_some_and(|d| now >= d) {
+            self.send_unsolicited_pong(state, now);
         }
-        if n > 0 && tracker.feed(&buf[..n]) {
-            message_started.get_or_insert_with(Instant::now);
-        } else {
-            *message_started = None;
+        if due.keepalive.is_some_and(|d| now >= d) {
+            if state.ping_sent.is_some() {
+                return Step::Ended(self.fail(Error::Timeout {
+                    what: format!("waiting for a pong from {}", self.peer),
+                    after: self.options.pong_timeout.unwrap_or_default(),
+                }));
+            }
+            state.ping_sent = Some(now);
+            self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
         }
+        Step::More
+    }
 
-        let (fed, peer_close) = self.decode(buf, Some(n), batch);
-        adapt_read_buffer(buf, n);
-        match fed {
-            Fed::NeedMore => Step::More,
-            fed => Step::Over(fed, peer_close),
+    /// Fails the connection: the peer's close frame did not come in time.
+    fn close_timed_out(&self) -> Error {
+        self.fail(Error::Timeout {
+            what: format!("waiting for the close frame of {}", self.peer),
+            after: self.options.close_timeout,
+        })
+    }
+
+    fn send_unsolicited_pong(&self, state: &mut ReadState, now: Instant) {
+        state.next_unsolicited_pong = self
+            .options
+            .unsolicited_pong_interval
+            .and_then(|every| later(now, every));
+        self.send_control(WireMessage::Pong(Bytes::new()));
+    }
+
+    /// Any byte from the peer shows it is alive: keepalive starts afresh,
+    /// and the round trip of an answered ping is recorded.
+    fn peer_is_alive(&self, state: &mut ReadState) {
+        let now = Instant::now();
+        state.last_inbound = now;
+        if state.next_unsolicited_pong.is_some_and(|d| now >= d) {
+            self.send_unsolicited_pong(state, now);
+        }
+        if let Some(sent) = state.ping_sent.take() {
+            let rtt = u64::try_from(now.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
+            self.stats.rtt_micros.store(rtt, Relaxed);
         }
     }
 
@@ -272,7 +311,7 @@ impl Shared {
             .messages_received
             .fetch_add(batch.len() as u64, Relaxed);
         let bytes: usize = batch.iter().map(Message::len).sum();
-        self.queued.fetch_add(bytes, Relaxed);
+        self.inbox_bytes.fetch_add(bytes, Relaxed);
         match batch.len() {
             0 => {}
             1 => {

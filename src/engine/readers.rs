@@ -9,11 +9,11 @@ use super::*;
 
 /// The read state lent to a receiving thread; returned with an end if the
 /// thread unwinds while reading.
-pub(super) struct Lent<'a> {
-    pub(super) shared: &'a Shared,
+pub(super) struct ReceiverTurn<'a> {
+    pub(super) shared: &'a Engine,
     pub(super) state: Option<Box<ReadState>>,
 }
-impl Drop for Lent<'_> {
+impl Drop for ReceiverTurn<'_> {
     fn drop(&mut self) {
         let Some(state) = self.state.take() else {
             return;
@@ -43,7 +43,7 @@ pub(super) struct ReadSlot {
     pub(super) reader_parked: bool,
 }
 
-impl Shared {
+impl Engine {
     /// Calls the reader thread back from standing aside for good: a close
     /// or a failure is under way.
     pub(super) fn need_reader(&self) {
@@ -59,14 +59,11 @@ impl Shared {
         if let Some(end) = end {
             // The first failure is the end; without one (the peer closed
             // TCP without a close frame) this end is the failure.
-            let failure = lock(&self.link).failure.get_or_insert(end).clone();
+            let failure = lock(&self.lifecycle).failed(end);
             self.send_end(&events, failure);
         }
-        let mut link = lock(&self.link);
-        link.reader_done = true;
-        let timer = link.close_timer.take();
-        drop(link);
-        self.link_changed.notify_all();
+        let timer = lock(&self.lifecycle).reader_ended();
+        self.lifecycle_changed.notify_all();
         if let Some(id) = timer {
             timer::cancel(id);
         }
@@ -181,7 +178,7 @@ impl Shared {
         drop(slot);
         // Should the read panic, the state goes back with an end, so the
         // reader thread still concludes and ends.
-        let mut lent = Lent {
+        let mut lent = ReceiverTurn {
             shared: self,
             state: Some(state),
         };

@@ -6,7 +6,7 @@
 
 use super::*;
 
-impl Shared {
+impl Engine {
     /// Queues one data frame that `encode` appends; returns the outbox
     /// position just past it.
     pub(super) fn enqueue(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<u64> {
@@ -29,19 +29,17 @@ impl Shared {
     pub(crate) fn send_within(&self, message: WireMessage, timeout: Duration) -> Result<()> {
         let deadline = Deadline::after(timeout);
         let is_data = message.is_text() || message.is_binary();
-        let mut wire = lock(&self.wire);
+        let mut wire = self.writing();
         {
             let mut ws = self.proto();
             if !ws.can_write() {
                 drop(ws);
                 drop(wire);
-                self.flush_leftovers();
                 return Err(self.not_writable());
             }
             if let Err(e) = ws.send(message) {
                 drop(ws);
                 drop(wire);
-                self.flush_leftovers();
                 return Err(match e {
                     tungstenite::Error::AlreadyClosed
                     | tungstenite::Error::ConnectionClosed
@@ -54,7 +52,6 @@ impl Shared {
         }
         let result = self.drain(&mut wire, Some((deadline, timeout)));
         drop(wire);
-        self.flush_leftovers();
         result?;
         self.stats
             .messages_sent
@@ -82,15 +79,14 @@ impl Shared {
         let mut wire;
         let result = if payload.len() <= PIECE {
             let end = self.enqueue(|out| encode_frame(out, opcode, payload, mask))?;
-            wire = lock(&self.wire);
+            wire = self.writing();
             self.drain_until(&mut wire, Some((deadline, timeout)), true, end)
                 .map(drop)
         } else {
-            wire = lock(&self.wire);
+            wire = self.writing();
             self.send_pieces(&mut wire, opcode, payload, mask, (deadline, timeout))
         };
         drop(wire);
-        self.flush_leftovers();
         result?;
         self.stats.messages_sent.fetch_add(1, Relaxed);
         Ok(())
@@ -116,7 +112,7 @@ impl Shared {
         mask: Option<[u8; 4]>,
         timeout: Duration,
     ) -> Option<Result<()>> {
-        let mut wire = self.wire.try_lock().ok()?;
+        let mut wire = self.try_writing()?;
         #[cfg(test)]
         pause_point::reached();
         if self.outbox_dirty.load(Acquire)
@@ -124,17 +120,16 @@ impl Shared {
             || wire.written != wire.pending.len()
             || !self.writable.load(Acquire)
         {
-            // Whoever lets go of the wire flushes what is queued: a close
-            // frame queued while this thread held it found the wire taken.
-            // The usual path then queues the message, or says why it can't.
+            // Letting go of the wire flushes what is queued (a close frame
+            // queued while this thread held it found the wire taken). The
+            // usual path then queues the message, or says why it can't.
             drop(wire);
-            self.flush_leftovers();
             return None;
         }
         wire.pending.clear();
         wire.written = 0;
         encode_frame(&mut wire.plain, opcode, payload, mask);
-        let Wire { plain, pending, .. } = &mut *wire;
+        let Unsent { plain, pending, .. } = &mut *wire;
         self.transport.seal(plain, pending);
         let mut result = self.write_wire(&wire.pending, None).map(|n| {
             wire.written = n.unwrap_or(0);
@@ -147,7 +142,6 @@ impl Shared {
                 .map(drop);
         }
         drop(wire);
-        self.flush_leftovers();
         if result.is_ok() {
             self.stats.messages_sent.fetch_add(1, Relaxed);
         }
@@ -160,7 +154,7 @@ impl Shared {
     /// whatever the message size, and nothing else enters the frame.
     pub(super) fn send_pieces(
         &self,
-        wire: &mut Wire,
+        wire: &mut Unsent,
         opcode: OpCode,
         payload: &[u8],
         mask: Option<[u8; 4]>,

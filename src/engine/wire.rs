@@ -4,13 +4,14 @@
 //! Run by every thread that holds `wire`: senders (blocking, within their
 //! send timeout), the reader thread and the timer (never blocking: they
 //! only `try_lock` it and write with `MSG_DONTWAIT`). Takes `outbox`
-//! briefly under `wire`; `fail` takes `link`.
+//! briefly under `wire`; `fail` takes `lifecycle`. Every holder of
+//! `wire` holds it through a [`Writing`] guard, whose release flushes.
 
 use super::*;
 
 /// Bytes taken from the outbox and not yet on the wire (guarded by `wire`).
 #[derive(Debug, Default)]
-pub(super) struct Wire {
+pub(super) struct Unsent {
     /// Wire bytes (ciphertext for TLS), of which `written` have been written.
     pub(super) pending: Vec<u8>,
     pub(super) written: usize,
@@ -22,17 +23,68 @@ pub(super) struct Wire {
     pub(super) written_end: u64,
 }
 
-impl Shared {
+/// The right to write the socket: `wire`, held. Letting go of it (the
+/// drop) writes without blocking whatever was queued while it was held,
+/// so no release site has to remember to (a close frame or a pong queued
+/// by another thread that found the wire taken would otherwise wait for
+/// the next sender).
+pub(super) struct Writing<'a> {
+    engine: &'a Engine,
+    wire: Option<MutexGuard<'a, Unsent>>,
+}
+
+impl Deref for Writing<'_> {
+    type Target = Unsent;
+    fn deref(&self) -> &Unsent {
+        self.wire.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Unsent {
+        self.wire.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        drop(self.wire.take());
+        self.engine.flush_leftovers();
+    }
+}
+
+impl Engine {
+    /// Takes the right to write the socket, waiting for it.
+    pub(super) fn writing(&self) -> Writing<'_> {
+        Writing {
+            engine: self,
+            wire: Some(lock(&self.wire)),
+        }
+    }
+
+    /// Takes the right to write the socket if no one holds it.
+    pub(super) fn try_writing(&self) -> Option<Writing<'_>> {
+        let wire = match self.wire.try_lock() {
+            Ok(wire) => wire,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(Writing {
+            engine: self,
+            wire: Some(wire),
+        })
+    }
+
     /// Moves the outbox to the wire's plaintext (skipping the lock when
     /// nothing was queued since the last time).
-    pub(super) fn take_outbox(&self, wire: &mut Wire) {
+    pub(super) fn take_outbox(&self, wire: &mut Unsent) {
         if self.outbox_dirty.load(Acquire) {
             self.take_locked(&mut lock(&self.outbox), wire);
         }
     }
 
     /// Moves all of `outbox` (locked) to the end of `wire`'s plaintext.
-    pub(super) fn take_locked(&self, outbox: &mut Outbox, wire: &mut Wire) {
+    pub(super) fn take_locked(&self, outbox: &mut Outbox, wire: &mut Unsent) {
         if wire.plain.is_empty() {
             std::mem::swap(&mut outbox.bytes, &mut wire.plain);
         } else {
@@ -48,7 +100,7 @@ impl Shared {
     /// what fits now and returns `Ok(false)` if bytes are left.
     pub(super) fn drain(
         &self,
-        wire: &mut Wire,
+        wire: &mut Unsent,
         deadline: Option<(Deadline, Duration)>,
     ) -> Result<bool> {
         self.drain_until(wire, deadline, true, u64::MAX)
@@ -59,14 +111,14 @@ impl Shared {
     /// (never in the middle of a frame that goes out in pieces).
     pub(super) fn drain_until(
         &self,
-        wire: &mut Wire,
+        wire: &mut Unsent,
         deadline: Option<(Deadline, Duration)>,
         with_outbox: bool,
         end: u64,
     ) -> Result<bool> {
         // Done once everything up to `end` is out, and whatever control frame
         // was queued before (the holder of the wire writes those too).
-        let done = |wire: &Wire| wire.written_end >= end.max(self.control_end.load(Acquire));
+        let done = |wire: &Unsent| wire.written_end >= end.max(self.control_end.load(Acquire));
         if done(wire) {
             return Ok(true); // another sender wrote it meanwhile
         }
@@ -100,7 +152,7 @@ impl Shared {
                     return Ok(true);
                 }
                 // Sealing (TLS encryption) happens outside the outbox lock.
-                let Wire { plain, pending, .. } = wire;
+                let Unsent { plain, pending, .. } = wire;
                 self.transport.seal(plain, pending);
                 if wire.pending.is_empty() {
                     wire.written_end = wire.taken_end;
@@ -183,7 +235,8 @@ impl Shared {
     }
 
     /// Writes queued bytes without blocking, if no one else holds the wire
-    /// (whoever does will call this after releasing it).
+    /// (whoever does calls this when it lets go: see [`Writing`]). The
+    /// only code that takes `wire` without a [`Writing`] guard.
     pub(super) fn flush_leftovers(&self) {
         // Nothing queued and nothing left over: the common case after a send.
         // (TLS may hold records of its own, such as a key update.)

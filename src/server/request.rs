@@ -139,8 +139,8 @@ impl Request {
 
     fn upgrade(
         &mut self,
-        sink: impl FnOnce(&Arc<engine::Shared>) -> Sink,
-    ) -> Result<Arc<engine::Shared>> {
+        sink: impl FnOnce(&Arc<engine::Engine>) -> Sink,
+    ) -> Result<Arc<engine::Engine>> {
         let transport = self.transport.take().expect("a request is decided once");
         let peer = self.peer;
         let mut response =
