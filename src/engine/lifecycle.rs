@@ -96,15 +96,12 @@ impl Lifecycle {
         self.ours.is_some() || self.failure.is_some()
     }
 
-    /// Receive calls may still find messages: the End is not delivered.
-    pub(super) fn can_receive(&self) -> bool {
-        self.end == EndEvent::NotSent && !self.reader_done
-    }
-
-    /// A waiting `close` may return: the End is delivered (or no reader
-    /// thread is left to deliver it).
+    /// A waiting `close` may return: `send_end` has recorded the End (or
+    /// no reader thread is left to deliver it). The receiving side may take
+    /// the End from the channel before `send_end` records it: taking it
+    /// does not count, so `close` never misses the End's error.
     pub(super) fn end_delivered(&self) -> bool {
-        !self.can_receive()
+        self.end_error.is_some() || self.reader_done
     }
 
     pub(super) fn close_deadline(&self) -> Option<Deadline> {
@@ -272,7 +269,7 @@ mod tests {
     fn our_close_then_theirs_is_a_clean_close() {
         let mut l = Lifecycle::default();
         assert_eq!(l.state(), State::Open);
-        assert!(!l.ending() && l.can_receive() && l.close_result().is_none());
+        assert!(!l.ending() && !l.end_delivered() && l.close_result().is_none());
         let first = Deadline::after(Duration::from_secs(1));
         l.we_closed(frame(1000), first);
         assert_eq!(l.state(), State::ClosingByUs);
@@ -316,7 +313,7 @@ mod tests {
     fn the_end_event_goes_sent_then_taken() {
         let mut l = Lifecycle::default();
         l.end_sent(timeout());
-        assert!(!l.can_receive() && l.end_delivered() && !l.end_is_taken());
+        assert!(l.end_delivered() && !l.end_is_taken());
         // With no failure and no close frame, close reports the End's error.
         assert!(matches!(l.close_result(), Some(Err(Error::Timeout { .. }))));
         l.end_taken();
@@ -370,5 +367,21 @@ mod tests {
         assert!(violation(&reset).is_none());
         let io = tungstenite::Error::Io(io::Error::other("gone"));
         assert!(violation(&io).is_none());
+    }
+
+    /// The receiving side can take the End from the channel before
+    /// `send_end` records it (a helper's review found this race): a
+    /// waiting `close` must not return then, or it misses the End's error.
+    #[test]
+    fn the_end_taken_before_it_is_recorded_is_not_yet_delivered() {
+        let mut l = Lifecycle::default();
+        l.end_taken();
+        assert!(
+            !l.end_delivered(),
+            "close would return with no error to report"
+        );
+        l.end_sent(timeout());
+        assert!(l.end_delivered());
+        assert!(matches!(l.close_result(), Some(Err(Error::Timeout { .. }))));
     }
 }
