@@ -61,6 +61,9 @@ pub enum Status {
     FeatureDisabled,
     /// A resource ran out: a thread could not be started, or a server limit was hit.
     ResourceExhausted,
+    /// The send queue is full (`outbound_queue_limit`): the peer reads
+    /// more slowly than this side sends. Not fatal: the connection lives on.
+    QueueFull,
     /// Anything not covered above; the error's message says what happened.
     Unknown,
 }
@@ -215,6 +218,12 @@ pub enum Error {
     /// `std::io::Error`, e.g. from [`Server::local_addr`](crate::Server::local_addr)).
     #[error("I/O error: {0}")]
     Other(#[source] Arc<io::Error>),
+    /// `try_send` found the send queue full: what a [`TrySendError::Full`]
+    /// becomes with `?`. The connection lives on.
+    ///
+    /// [`TrySendError::Full`]: crate::TrySendError::Full
+    #[error("the send queue is full (outbound_queue_limit); the message was not sent")]
+    QueueFull,
     /// A thread could not be started, or a configured limit was reached.
     #[error("{what}: {reason}")]
     Resource {
@@ -256,6 +265,7 @@ impl Error {
             Error::Tls { status, .. } => *status,
             Error::Other(e) => io_status(e),
             Error::Resource { .. } => Status::ResourceExhausted,
+            Error::QueueFull => Status::QueueFull,
         }
     }
 
@@ -281,6 +291,7 @@ impl Error {
                 io::ErrorKind::InvalidData
             }
             Status::CannotConnect => io::ErrorKind::ConnectionRefused,
+            Status::QueueFull => io::ErrorKind::WouldBlock,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, self)

@@ -25,9 +25,16 @@ pub struct Info {
     pub messages_received: u64,
     /// True on the server side of the connection.
     pub is_server: bool,
-    /// The round-trip time of the last keepalive ping: from the ping to the
-    /// next bytes from the peer (its pong, on an idle connection).
+    /// The round-trip time of the last ping of ours that the peer
+    /// answered (keepalive, [`ping`](crate::MessageWebSocket::ping) or
+    /// [`round_trip`](crate::MessageWebSocket::round_trip)): from the ping
+    /// to its pong.
     pub rtt: Option<Duration>,
+    /// Bytes of frames queued for the peer and not yet written to the
+    /// socket (the Windows outbound buffer, Node's `bufferedAmount`):
+    /// what [`try_send`](crate::MessageWebSocket::try_send) and broadcasts
+    /// left waiting, bounded by `outbound_queue_limit`.
+    pub queued_bytes: u64,
     /// The TLS session (version, cipher suite, server name, the peer's
     /// certificates) on a `wss://` connection; `None` on plain `ws://`.
     pub tls: Option<crate::TlsInfo>,

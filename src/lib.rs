@@ -50,6 +50,40 @@
 //! blocks on a socket write, so two peers sending large messages at each
 //! other cannot deadlock.
 //!
+//! # Sending to many: queues that never wait
+//!
+//! A server that pushes to many clients (chat, tickers, dashboards) must
+//! not wait for one that stopped reading. Besides the blocking sends, each
+//! connection has a send queue with a byte limit (`outbound_queue_limit`,
+//! 16 MiB): [`try_send`](MessageWebSocket::try_send) queues a message and
+//! returns at once, or gives it back in [`TrySendError::Full`] when that
+//! peer is too far behind; [`Hub::broadcast`] (and [`broadcast`] over any
+//! [`Sender`]s) queues one message on every connection, encoded once, and
+//! skips or closes the slow ones as [`WhenFull`] says.
+//! [`send_all`](MessageWebSocket::send_all) sends a batch many frames per
+//! system call. [`Info::queued_bytes`] is what waits;
+//! [`round_trip`](MessageWebSocket::round_trip) times a ping.
+//!
+//! ```
+//! use wsock::{Hub, HubEvent, MessageWebSocket, Server};
+//!
+//! let server = Server::bind("127.0.0.1:0")?;
+//! let url = format!("ws://{}/prices", server.local_addr()?);
+//! let hub = Hub::new();
+//! let accepting = hub.clone();
+//! std::thread::spawn(move || {
+//!     for request in server.incoming() {
+//!         let _ = request.and_then(|r| r.accept_into(&accepting));
+//!     }
+//! });
+//! let subscriber = MessageWebSocket::connect(&url)?;
+//! // Wait until the hub has it, then push a price to every subscriber.
+//! while !matches!(hub.recv(), HubEvent::Opened(_)) {}
+//! assert_eq!(hub.broadcast(&"EURUSD 1.0842".into()), 1);
+//! assert_eq!(subscriber.recv()?.as_text(), Some("EURUSD 1.0842"));
+//! # Ok::<(), wsock::Error>(())
+//! ```
+//!
 //! Every wait is bounded: connecting by the connect timeout (60 s, one budget
 //! across all addresses), a message in progress by the receive timeout
 //! (30 s), a send by the send timeout (30 s), a close by the close timeout
@@ -105,9 +139,9 @@ mod tls;
 mod transport;
 
 pub use error::{CloseFrame, Error, Result, Status};
-pub use hub::{Connection, Hub, HubEvent};
+pub use hub::{broadcast, Connection, Hub, HubEvent, WhenFull};
 pub use info::{Info, TlsInfo};
-pub use message::Message;
+pub use message::{Message, TrySendError};
 pub use message_socket::{MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, ServerBuilder};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].

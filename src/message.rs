@@ -85,3 +85,77 @@ impl From<&[u8]> for Message {
         Message::Binary(Bytes::copy_from_slice(v))
     }
 }
+
+/// Why `try_send` did not queue a message; the message comes back, as with
+/// [`std::sync::mpsc::TrySendError`].
+///
+/// ```
+/// use wsock::{Message, TrySendError};
+///
+/// fn offer(tx: &wsock::Sender, update: Message) {
+///     match tx.try_send(update) {
+///         Ok(()) => {}
+///         // The peer reads slowly: skip this update, the next one follows.
+///         Err(TrySendError::Full(_skipped)) => {}
+///         Err(TrySendError::Closed(_, why)) => eprintln!("gone: {why}"),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub enum TrySendError {
+    /// The send queue is full (`outbound_queue_limit`): the peer reads more
+    /// slowly than this side sends. The connection lives on; try again
+    /// later, or drop the message.
+    Full(Message),
+    /// The connection cannot send any more: the message, and why (its
+    /// status says whether it was closed or failed).
+    Closed(Message, crate::Error),
+}
+
+impl TrySendError {
+    /// The message that was not queued.
+    pub fn into_message(self) -> Message {
+        match self {
+            TrySendError::Full(m) | TrySendError::Closed(m, _) => m,
+        }
+    }
+
+    /// [`Status::QueueFull`](crate::Status::QueueFull), or the status of
+    /// the error that ended the connection.
+    pub fn status(&self) -> crate::Status {
+        match self {
+            TrySendError::Full(_) => crate::Status::QueueFull,
+            TrySendError::Closed(_, e) => e.status(),
+        }
+    }
+}
+
+impl std::fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("the send queue is full (outbound_queue_limit)"),
+            TrySendError::Closed(_, e) => write!(f, "cannot send: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrySendError::Full(_) => None,
+            TrySendError::Closed(_, e) => Some(e),
+        }
+    }
+}
+
+/// For `?` in a function that returns [`wsock::Result`](crate::Result):
+/// `Full` becomes [`Error::QueueFull`](crate::Error::QueueFull) (the
+/// message is dropped), `Closed` its error.
+impl From<TrySendError> for crate::Error {
+    fn from(e: TrySendError) -> crate::Error {
+        match e {
+            TrySendError::Full(_) => crate::Error::QueueFull,
+            TrySendError::Closed(_, e) => e,
+        }
+    }
+}

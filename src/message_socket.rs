@@ -2,18 +2,18 @@
 //! text and binary messages.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tungstenite::protocol::Role;
-use tungstenite::Bytes;
 
-use crate::engine::{Engine, Event};
+use crate::engine::{Engine, Event, NotQueued};
 use crate::error::{Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
-use crate::message::Message;
+use crate::message::{Message, TrySendError};
 use crate::options::{Builder, Connect, Options};
 
 /// A handle that sends on a socket from any thread.
@@ -44,7 +44,11 @@ impl fmt::Debug for Sender {
 }
 
 impl Sender {
-    /// Sends a text message; returns once it is written to the socket.
+    /// Sends a text message; returns once it is written to the socket,
+    /// after everything queued before it (the send queue is not a place
+    /// for it to wait: a blocking send waits for the wire itself), or fails
+    /// after the send timeout, which then ends the connection. To queue
+    /// without waiting, see [`try_send`](Sender::try_send).
     pub fn send_text(&self, text: impl AsRef<str>) -> Result<()> {
         let send_timeout = self.shared.options.send_timeout;
         self.shared
@@ -65,18 +69,76 @@ impl Sender {
         }
     }
 
-    /// Sends a ping with up to 125 bytes of payload; the peer's reader
-    /// answers with a pong, which wsock consumes.
-    pub fn ping(&self, payload: impl AsRef<[u8]>) -> Result<()> {
-        let payload = payload.as_ref();
-        if payload.len() > 125 {
-            return Err(Error::InvalidArgument(format!(
-                "a ping payload is at most 125 bytes, not {}",
-                payload.len()
-            )));
+    /// Sends a batch of messages in order, within one
+    /// [`send_timeout`](crate::Builder::send_timeout) for them all, and
+    /// returns how many were sent once all are on the wire. They leave many
+    /// frames per system call, so a burst of small messages goes at memory
+    /// speed rather than one system call each. Each message stays whole,
+    /// but the batch is not atomic: another thread's message may come
+    /// between two of its messages. On an error, the messages before it
+    /// may have been sent.
+    ///
+    /// ```
+    /// # let (client, server) = {
+    /// #     let s = wsock::Server::bind("127.0.0.1:0")?;
+    /// #     let url = format!("ws://{}/", s.local_addr()?);
+    /// #     let t = std::thread::spawn(move || s.incoming().next().unwrap()?.accept_message());
+    /// #     (wsock::MessageWebSocket::connect(&url)?, t.join().unwrap()?)
+    /// # };
+    /// let prices = (0..1000).map(|i| wsock::Message::from(format!("tick {i}")));
+    /// assert_eq!(server.send_all(prices)?, 1000);
+    /// assert_eq!(client.recv()?.as_text(), Some("tick 0"));
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn send_all(&self, messages: impl IntoIterator<Item = Message>) -> Result<usize> {
+        self.shared.send_all(messages)
+    }
+
+    /// Queues a message without waiting: `Ok` once it is queued (it leaves
+    /// as soon as the socket takes it, in order with every other send),
+    /// [`TrySendError::Full`] at once if the send queue holds
+    /// `outbound_queue_limit` bytes or more with it (an empty queue takes
+    /// any message), [`TrySendError::Closed`] if the connection cannot send
+    /// any more. The message comes back in the error.
+    ///
+    /// For a server pushing to many clients: a client that stops reading
+    /// fills its own queue, and nobody waits for it.
+    pub fn try_send(&self, message: Message) -> std::result::Result<(), TrySendError> {
+        let (text, payload): (bool, &[u8]) = match &message {
+            Message::Text(t) => (true, t.as_bytes()),
+            Message::Binary(b) => (false, b),
+        };
+        match self.shared.try_queue_data(text, payload) {
+            Ok(()) => Ok(()),
+            Err(NotQueued::Full) => Err(TrySendError::Full(message)),
+            Err(NotQueued::Closed(e)) => Err(TrySendError::Closed(message, e)),
         }
-        self.shared
-            .send(tungstenite::Message::Ping(Bytes::copy_from_slice(payload)))
+    }
+
+    /// Sends a ping with up to 125 bytes of payload; the peer's reader
+    /// answers with a pong, which wsock consumes (and times: see
+    /// [`Info::rtt`]). Returns once the ping is on the wire.
+    pub fn ping(&self, payload: impl AsRef<[u8]>) -> Result<()> {
+        self.shared.ping(payload.as_ref()).map(drop)
+    }
+
+    /// Pings the peer and waits up to `timeout` for its pong: the round
+    /// trip, through both sides' reader threads. A Timeout if no pong came
+    /// in time (the connection lives on), the connection's error if it
+    /// ended.
+    pub fn round_trip(&self, timeout: Duration) -> Result<Duration> {
+        self.shared.round_trip(timeout)
+    }
+
+    /// A number unique among this process's connections (the same for
+    /// every handle of one connection).
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared.peer_addr()
     }
 
     /// Starts the close handshake with `code` and `reason`, and waits up to
@@ -160,6 +222,43 @@ impl MessageWebSocket {
     /// Sends a text message; returns once it is written to the socket.
     pub fn send_text(&self, text: impl AsRef<str>) -> Result<()> {
         self.sender.send_text(text)
+    }
+
+    /// Queues a message without waiting; see [`Sender::try_send`].
+    pub fn try_send(&self, message: Message) -> std::result::Result<(), TrySendError> {
+        self.sender.try_send(message)
+    }
+
+    /// Sends a batch of messages, many frames per system call; see
+    /// [`Sender::send_all`].
+    pub fn send_all(&self, messages: impl IntoIterator<Item = Message>) -> Result<usize> {
+        self.sender.send_all(messages)
+    }
+
+    /// Sends a ping; see [`Sender::ping`].
+    pub fn ping(&self, payload: impl AsRef<[u8]>) -> Result<()> {
+        self.sender.ping(payload)
+    }
+
+    /// Pings the peer and waits up to `timeout` for its pong; see
+    /// [`Sender::round_trip`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let server = wsock::Server::bind("127.0.0.1:0")?;
+    /// # let url = format!("ws://{}/", server.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let ws = server.incoming().next().unwrap()?.accept_message()?;
+    /// #     ws.recv()
+    /// # });
+    /// let ws = wsock::MessageWebSocket::connect(&url)?;
+    /// let rtt = ws.round_trip(Duration::from_secs(5))?;
+    /// // The reader thread timed the same pong, from a little later.
+    /// assert!(ws.info().rtt.is_some_and(|seen| seen <= rtt));
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn round_trip(&self, timeout: Duration) -> Result<Duration> {
+        self.sender.round_trip(timeout)
     }
 
     /// Sends a binary message; returns once it is written to the socket.

@@ -25,6 +25,7 @@ pub struct Options {
     pub reader_stack_size: usize,
     pub max_pending_handshakes: usize,
     pub receive_queue_limit: usize,
+    pub outbound_queue_limit: usize,
     pub max_connections: Option<usize>,
     pub ping_interval: Option<Duration>,
     pub pong_timeout: Option<Duration>,
@@ -54,6 +55,7 @@ impl Default for Options {
             reader_stack_size: 256 << 10,
             max_pending_handshakes: 256,
             receive_queue_limit: 8 << 20,
+            outbound_queue_limit: 16 << 20,
             max_connections: None,
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Some(Duration::from_secs(20)),
@@ -194,6 +196,18 @@ macro_rules! connection_setters {
         /// to 8 MiB.
         pub fn receive_queue_limit(mut self, bytes: usize) -> Self {
             self.options.receive_queue_limit = bytes;
+            self
+        }
+
+        /// The send queue's limit: how many bytes of queued frames
+        /// (`try_send`, `Hub::broadcast`, pongs) may wait for a peer that
+        /// reads slowly before `try_send` says the queue is full. A message
+        /// is always accepted into an empty queue, so one message may
+        /// exceed it. The blocking sends wait for the wire instead and are
+        /// not limited by it. `info().queued_bytes` is what waits now.
+        /// Defaults to 16 MiB.
+        pub fn outbound_queue_limit(mut self, bytes: usize) -> Self {
+            self.options.outbound_queue_limit = bytes;
             self
         }
 

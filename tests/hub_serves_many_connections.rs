@@ -50,17 +50,32 @@ fn one_thread_echoes_for_a_thousand_connections() {
     // The one application thread: echo messages, count ends.
     let app = hub.clone();
     let serving = thread::spawn(move || {
-        let (mut echoed, mut ended) = (0, HashSet::new());
+        let (mut echoed, mut opened, mut ended) = (0, HashSet::new(), HashSet::new());
         while ended.len() < count {
             match app.recv_timeout(WAIT).expect("the hub went quiet") {
+                HubEvent::Opened(connection) => {
+                    assert!(
+                        opened.insert(connection.id()),
+                        "two opens for one connection"
+                    );
+                }
                 HubEvent::Message(connection, message) => {
+                    assert!(
+                        opened.contains(&connection.id()),
+                        "a message before its Opened"
+                    );
                     connection.send(message).unwrap();
                     echoed += 1;
                 }
                 HubEvent::Closed(connection, end) => {
+                    assert!(
+                        opened.contains(&connection.id()),
+                        "an end before its Opened"
+                    );
                     assert_eq!(end.close_frame().map(|f| f.code), Some(1000), "{end}");
                     assert!(ended.insert(connection.id()), "two ends for one connection");
                 }
+                other => panic!("unexpected {other:?}"),
             }
         }
         echoed

@@ -54,8 +54,11 @@ impl Engine {
         self.lifecycle_changed.notify_all();
         self.need_reader();
         // A reader paused by backpressure must go on to deliver the end.
-        let _guard = lock(&self.inbox_lock);
+        drop(lock(&self.inbox_lock));
         self.inbox_room.notify_all();
+        // A caller waiting for a pong learns of the end at once.
+        drop(lock(&self.pings));
+        self.pong_seen.notify_all();
         first
     }
 

@@ -83,7 +83,9 @@ mod backpressure;
 mod closing;
 mod lifecycle;
 mod outbox;
+mod pings;
 mod protocol;
+mod queue;
 mod read;
 mod readers;
 mod send;
@@ -91,7 +93,10 @@ mod wire;
 
 // The rooms share one set of names: each file opens with `use super::*`.
 pub(crate) use protocol::{after_client_handshake, protocol_config, Pipe};
-use {lifecycle::*, outbox::*, read::*, readers::*, wire::*};
+#[cfg(test)]
+pub(crate) use queue::ENCODED;
+pub(crate) use queue::{NotQueued, SharedFrame};
+use {lifecycle::*, outbox::*, pings::*, read::*, readers::*, wire::*};
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -113,7 +118,9 @@ use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::Bytes;
 use tungstenite::Message as WireMessage;
 
-use crate::codec::{apply_mask, encode_frame, encode_header, FrameTracker, HeaderExtent, OP_PONG};
+use crate::codec::{
+    apply_mask, encode_frame, encode_header, FrameTracker, HeaderExtent, MAX_HEADER, OP_PONG,
+};
 use crate::error::{CloseFrame, Error, Result, Status};
 use crate::info::{Info, Stats, TlsInfo};
 use crate::message::Message;
@@ -195,6 +202,8 @@ impl Sink {
 /// One connection's state, shared by its handles and its reader thread.
 #[derive(Debug)]
 pub(crate) struct Engine {
+    /// Unique in the process: `Sender::id`, `Connection::id`.
+    pub(crate) id: u64,
     /// This connection itself, for the timer's flush retries.
     me: Weak<Engine>,
     transport: Transport,
@@ -222,6 +231,11 @@ pub(crate) struct Engine {
     /// Outbox position just past the last frame tungstenite queued (pong,
     /// close): a blocking drain does not stop before it (set under `outbox`).
     control_end: AtomicU64,
+    /// Mirrors of the outbox positions, for the send queue's limit without
+    /// `wire`: just past the last byte queued (set under `outbox`), and up
+    /// to which every byte is written (set under `wire`).
+    outbox_end: AtomicU64,
+    written_end: AtomicU64,
     /// Data frames may still be queued: tungstenite's state has not closed
     /// (cleared under `outbox`, together with queueing the close frame).
     writable: AtomicBool,
@@ -235,6 +249,12 @@ pub(crate) struct Engine {
     /// receive queue limit.
     inbox_room: Condvar,
     inbox_lock: Mutex<()>,
+    /// Pings of ours not yet answered (a leaf lock), signalled by
+    /// `pong_seen` when a pong answers one.
+    pings: Mutex<Pings>,
+    pong_seen: Condvar,
+    /// Numbers the payloads of `round_trip` pings.
+    round_trips: AtomicU64,
 }
 
 /// `d` after `t`, or `None` if no wait reaches it (durations such as
@@ -259,7 +279,9 @@ pub(crate) fn start(
 ) -> Result<Arc<Engine>> {
     let stack = options.reader_stack_size;
     let read_state = Box::new(ReadState::new(&options));
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let shared = Arc::new_cyclic(|me| Engine {
+        id: NEXT_ID.fetch_add(1, Relaxed),
         me: me.clone(),
         transport,
         role,
@@ -281,6 +303,8 @@ pub(crate) fn start(
         backlog: AtomicBool::new(false),
         flush_retry: AtomicU64::new(FLUSH_RETRY_FIRST_MS),
         control_end: AtomicU64::new(0),
+        outbox_end: AtomicU64::new(0),
+        written_end: AtomicU64::new(0),
         writable: AtomicBool::new(true),
         wire: Mutex::new(Unsent::default()),
         lifecycle: Mutex::new(Lifecycle::default()),
@@ -289,6 +313,9 @@ pub(crate) fn start(
         inbox_bytes: AtomicUsize::new(0),
         inbox_room: Condvar::new(),
         inbox_lock: Mutex::new(()),
+        pings: Mutex::new(Pings::default()),
+        pong_seen: Condvar::new(),
+        round_trips: AtomicU64::new(0),
     });
     let reader = Arc::clone(&shared);
     let sink = sink(&shared);
@@ -341,6 +368,7 @@ impl Engine {
                 0 => None,
                 us => Some(Duration::from_micros(us)),
             },
+            queued_bytes: self.queued_bytes(),
             tls: self.tls_info(),
         }
     }

@@ -187,6 +187,7 @@ impl Drop for Proto<'_> {
             outbox.push_control(written);
             written.clear();
             self.shared.control_end.store(outbox.queued_end, Release);
+            self.shared.outbox_end.store(outbox.queued_end, Release);
             self.shared.outbox_dirty.store(true, Release);
         }
         if closing {
@@ -240,7 +241,8 @@ impl Engine {
                     });
                     break Decoded::Closed;
                 }
-                Ok(_) => {} // ping, pong: tungstenite queues the pong itself
+                Ok(WireMessage::Pong(payload)) => self.pong_arrived(&payload),
+                Ok(_) => {} // a ping: tungstenite queues the pong itself
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     break Decoded::NeedMore;
                 }

@@ -263,7 +263,7 @@ impl Engine {
                 }));
             }
             state.ping_sent = Some(now);
-            self.send_control(WireMessage::Ping(Bytes::from_static(b"wsock")));
+            self.send_keepalive_ping();
         }
         Step::More
     }
@@ -284,18 +284,14 @@ impl Engine {
         self.send_control(WireMessage::Pong(Bytes::new()));
     }
 
-    /// Any byte from the peer shows it is alive: keepalive starts afresh,
-    /// and the round trip of an answered ping is recorded.
+    /// Any byte from the peer shows it is alive: keepalive starts afresh.
     fn peer_is_alive(&self, state: &mut ReadState) {
         let now = Instant::now();
         state.last_inbound = now;
         if state.next_unsolicited_pong.is_some_and(|d| now >= d) {
             self.send_unsolicited_pong(state, now);
         }
-        if let Some(sent) = state.ping_sent.take() {
-            let rtt = u64::try_from(now.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
-            self.stats.rtt_micros.store(rtt, Relaxed);
-        }
+        state.ping_sent = None;
     }
 
     /// Hands decoded messages to the receiving side, then sends what the

@@ -16,6 +16,7 @@ impl Engine {
             return Err(self.not_writable());
         }
         outbox.push_data(encode);
+        self.outbox_end.store(outbox.queued_end, Release);
         self.outbox_dirty.store(true, Release);
         Ok(outbox.queued_end)
     }

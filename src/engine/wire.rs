@@ -64,15 +64,20 @@ impl Engine {
 
     /// Takes the right to write the socket if no one holds it.
     pub(super) fn try_writing(&self) -> Option<Writing<'_>> {
-        let wire = match self.wire.try_lock() {
-            Ok(wire) => wire,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
         Some(Writing {
             engine: self,
-            wire: Some(wire),
+            wire: Some(self.try_lock_wire()?),
         })
+    }
+
+    /// `wire` if no one holds it (a panic while it was held does not keep
+    /// it from being taken, as with [`lock`]).
+    fn try_lock_wire(&self) -> Option<MutexGuard<'_, Unsent>> {
+        match self.wire.try_lock() {
+            Ok(wire) => Some(wire),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Moves the outbox to the wire's plaintext (skipping the lock when
@@ -93,6 +98,12 @@ impl Engine {
         wire.taken_end = outbox.queued_end;
         outbox.tail_pong = None;
         self.outbox_dirty.store(false, Relaxed);
+    }
+
+    /// Everything taken from the outbox is on the wire.
+    fn all_written(&self, wire: &mut Unsent) {
+        wire.written_end = wire.taken_end;
+        self.written_end.store(wire.taken_end, Release);
     }
 
     /// Writes the pending bytes and then the outbox to the socket. With a
@@ -139,7 +150,7 @@ impl Engine {
                     wire.pending = Vec::new();
                 }
                 if wire.plain.is_empty() {
-                    wire.written_end = wire.taken_end;
+                    self.all_written(wire);
                     if done(wire) {
                         return Ok(true);
                     }
@@ -148,14 +159,14 @@ impl Engine {
                     self.take_outbox(wire);
                 }
                 if wire.plain.is_empty() && !self.transport.has_tls_output() {
-                    wire.written_end = wire.taken_end;
+                    self.all_written(wire);
                     return Ok(true);
                 }
                 // Sealing (TLS encryption) happens outside the outbox lock.
                 let Unsent { plain, pending, .. } = wire;
                 self.transport.seal(plain, pending);
                 if wire.pending.is_empty() {
-                    wire.written_end = wire.taken_end;
+                    self.all_written(wire);
                     return Ok(true);
                 }
             }
@@ -247,7 +258,7 @@ impl Engine {
             return;
         }
         loop {
-            let Ok(mut wire) = self.wire.try_lock() else {
+            let Some(mut wire) = self.try_lock_wire() else {
                 return;
             };
             let drained = self.drain(&mut wire, None);
@@ -265,10 +276,12 @@ impl Engine {
     }
 
     /// Bytes a non-blocking write left behind (a pong, the close frame of a
-    /// dropped socket) go out when the peer makes room, even if nothing else
-    /// happens on the connection: the timer retries the flush, 10 ms later
-    /// and then at doubling intervals up to a second, until it is all out or
-    /// the connection ends.
+    /// dropped socket, what `try_send` queued) go out when the peer makes
+    /// room, even if nothing else happens on the connection: the timer
+    /// retries the flush 10 ms later, again after 10 ms while the peer
+    /// reads (bytes left since the last retry), and at doubling intervals
+    /// up to a second while it does not, until it is all out or the
+    /// connection ends.
     pub(super) fn retry_flush_later(&self) {
         if cfg!(not(unix)) {
             return; // no non-blocking writes there: the next sender flushes
@@ -281,11 +294,13 @@ impl Engine {
         let Some(at) = Deadline::after(Duration::from_millis(ms)).instant() else {
             return;
         };
+        let sent_before = self.stats.bytes_sent.load(Relaxed);
         let armed = timer::schedule(at, move || {
             if let Some(shared) = me.upgrade() {
-                // Someone else may have written it all meanwhile: then the
-                // next backlog starts afresh.
-                let next = if shared.backlog.load(Acquire) {
+                // Someone else may have written it all meanwhile, or the
+                // peer reads: then the next retry comes soon again.
+                let progress = shared.stats.bytes_sent.load(Relaxed) != sent_before;
+                let next = if shared.backlog.load(Acquire) && !progress {
                     (ms * 2).min(FLUSH_RETRY_MAX_MS)
                 } else {
                     FLUSH_RETRY_FIRST_MS

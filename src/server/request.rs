@@ -120,8 +120,9 @@ impl Request {
     /// serve them all; see [`Hub`].
     pub fn accept_into(mut self, hub: &Hub) -> Result<Connection> {
         let mut attached = None;
+        let path = self.path().to_owned();
         let upgraded = self.upgrade(|shared| {
-            let (connection, sink) = hub.attach(shared);
+            let (connection, sink) = hub.attach(shared, &path);
             attached = Some(connection);
             sink
         });
@@ -129,7 +130,7 @@ impl Request {
             (Ok(_), Some(connection)) => Ok(connection),
             (Err(e), attached) => {
                 if let Some(connection) = attached {
-                    hub.detach(connection.id());
+                    hub.failed_to_start(connection, e.clone());
                 }
                 Err(e)
             }
