@@ -238,6 +238,8 @@ impl Hub {
     /// A connection whose `Opened` went out but whose engine did not start:
     /// its `Closed` follows, so every `Opened` has one.
     pub(crate) fn failed_to_start(&self, connection: Connection, error: Error) {
+        // Sends through its handles fail from now on.
+        connection.sender.shared.fail(error.clone());
         self.detach(connection.id);
         let _ = self.inner.tx.send(HubEvent::Closed(connection, error));
     }
@@ -407,11 +409,9 @@ mod tests {
             .map(|_| MessageWebSocket::connect(&url).unwrap())
             .collect();
         let wait = Duration::from_secs(10);
-        let mut opened = 0;
-        while opened < clients.len() {
-            if let Some(HubEvent::Opened(_)) = hub.recv_timeout(wait) {
-                opened += 1;
-            }
+        for _ in &clients {
+            let event = hub.recv_timeout(wait).expect("every connection opens");
+            assert!(matches!(event, HubEvent::Opened(_)), "{event:?}");
         }
         let before = crate::engine::ENCODED.load(Ordering::Relaxed);
         assert_eq!(hub.broadcast(&Message::Binary(vec![1u8; 4096].into())), 100);

@@ -103,6 +103,11 @@ impl Sender {
     ///
     /// For a server pushing to many clients: a client that stops reading
     /// fills its own queue, and nobody waits for it.
+    ///
+    /// Queued bytes are written without blocking (`MSG_DONTWAIT`), now and
+    /// by the timer's retries while the peer makes room. That needs Unix:
+    /// on other targets they leave only with the next blocking send or
+    /// waiting `close` on the connection.
     pub fn try_send(&self, message: Message) -> std::result::Result<(), TrySendError> {
         let (text, payload): (bool, &[u8]) = match &message {
             Message::Text(t) => (true, t.as_bytes()),

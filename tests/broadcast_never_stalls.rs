@@ -146,9 +146,12 @@ fn when_full_close_closes_the_member_that_stopped_reading() {
         assert!(Instant::now() < deadline, "the stuck member never ended");
         others.extend(hub.recv_timeout(WAIT));
     };
+    // The reading members leave as they close (1000, when the test drops
+    // them), never for being slow (1008).
+    let slow = |e: &HubEvent| matches!(e, HubEvent::Closed(_, e) if e.close_frame().is_some_and(|f| f.code == 1008));
     assert!(
-        !others.iter().any(|e| matches!(e, HubEvent::Closed(..))),
-        "a reading member was closed: {others:?}"
+        !others.iter().any(slow),
+        "a reading member was closed as slow: {others:?}"
     );
     assert_eq!(end.status(), Status::Timeout, "{end}");
     drop(stuck);
@@ -191,11 +194,15 @@ fn try_send_says_full_at_once_and_queues_again_once_the_peer_reads() {
             "message {n} lost or out of order"
         );
     }
-    assert_eq!(
-        ws.info().queued_bytes,
-        0,
-        "all written once the peer read it all"
-    );
+    // The last write may still be finishing on the timer's thread.
+    let deadline = Instant::now() + WAIT;
+    while ws.info().queued_bytes > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "bytes still counted as queued after the peer read them all"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     ws.try_send(Message::Binary(payload.clone().into()))
         .expect("room again after the peer read");
     let (_, body) = read_frame(&mut peer).unwrap();
@@ -243,7 +250,9 @@ fn broadcast_reaches_a_thousand_connections() {
             l.split_whitespace().nth(3)?.parse::<usize>().ok()
         })
         .unwrap_or(1024);
-    let count = 1000.min(limit.saturating_sub(100) / 2);
+    // Each connection takes two descriptors here (both ends); the other
+    // tests of this file run meanwhile and need some hundreds.
+    let count = 1000.min(limit.saturating_sub(500) / 2);
     let server = Server::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", server.local_addr().unwrap());
     let hub = Hub::new();
@@ -258,8 +267,10 @@ fn broadcast_reaches_a_thousand_connections() {
         .collect();
     let mut opened = HashSet::new();
     while opened.len() < count {
-        if let Some(HubEvent::Opened(c)) = hub.recv_timeout(WAIT) {
-            opened.insert(c.id());
+        match hub.recv_timeout(WAIT) {
+            Some(HubEvent::Opened(c)) => assert!(opened.insert(c.id())),
+            Some(other) => panic!("before the broadcast: {other:?}"),
+            None => panic!("only {} of {count} connections opened", opened.len()),
         }
     }
     assert_eq!(hub.broadcast(&"to everyone".into()), count);
@@ -297,6 +308,11 @@ fn round_trip_times_a_live_peer_and_gives_up_on_a_silent_one() {
         .expect_err("nobody answers");
     assert_eq!(e.status(), Status::Timeout, "{e}");
     ws.send_text("still open").expect("the connection lives on");
+
+    // After the close handshake, a round trip says so (not a Timeout).
+    server.close(1000, "done").unwrap();
+    let e = client.round_trip(WAIT).expect_err("closed");
+    assert_eq!(e.status(), Status::Closed, "{e}");
 }
 
 #[test]

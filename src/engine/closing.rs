@@ -57,8 +57,7 @@ impl Engine {
         drop(lock(&self.inbox_lock));
         self.inbox_room.notify_all();
         // A caller waiting for a pong learns of the end at once.
-        drop(lock(&self.pings));
-        self.pong_seen.notify_all();
+        self.no_more_pongs();
         first
     }
 
@@ -260,6 +259,7 @@ impl Engine {
     pub(super) fn send_end(&self, events: &Sink, end: Error) -> bool {
         let received = events.send(Event::End(end.clone()));
         lock(&self.lifecycle).end_sent(end);
+        self.no_more_pongs();
         self.lifecycle_changed.notify_all();
         received
     }

@@ -68,7 +68,9 @@
 //!    signalled by the `lifecycle_changed` condvar.
 //!
 //! `read_slot` is a leaf beside them: held only to take or return the read
-//! state (or to signal its condvar), with no other lock taken under it.
+//! state (or to signal its condvar), with no other lock taken under it. So
+//! is `pings` (the pings of ours not yet answered, signalled by
+//! `pong_seen`): taken under `proto` when a pong is decoded, and alone.
 //!
 //! **Blocking.** The reader blocks only in its socket read (with no timeout
 //! while the connection is idle between messages, with one-second slices
@@ -228,6 +230,8 @@ pub(crate) struct Engine {
     /// Milliseconds until the next flush retry of a backlog (see
     /// [`Engine::retry_flush_later`]); 0 while one is armed.
     flush_retry: AtomicU64,
+    /// `bytes_sent` when the last flush retry began.
+    retry_mark: AtomicU64,
     /// Outbox position just past the last frame tungstenite queued (pong,
     /// close): a blocking drain does not stop before it (set under `outbox`).
     control_end: AtomicU64,
@@ -302,6 +306,7 @@ pub(crate) fn start(
         outbox_dirty: AtomicBool::new(false),
         backlog: AtomicBool::new(false),
         flush_retry: AtomicU64::new(FLUSH_RETRY_FIRST_MS),
+        retry_mark: AtomicU64::new(0),
         control_end: AtomicU64::new(0),
         outbox_end: AtomicU64::new(0),
         written_end: AtomicU64::new(0),

@@ -15,6 +15,8 @@ pub(super) struct Pings {
     /// its number.
     answered: u64,
     sent: u64,
+    /// The connection failed or its End was delivered: no pong will come.
+    over: bool,
 }
 
 /// The most unanswered pings remembered; older ones are forgotten (RFC 6455
@@ -73,33 +75,52 @@ impl Engine {
     }
 
     /// Pings the peer and waits up to `timeout` for its pong; returns the
-    /// round trip.
+    /// round trip. The ping is queued, not written by this thread, so the
+    /// timeout covers all of it: a peer that reads slowly (and the data
+    /// queued before the ping) makes it a Timeout, never a send timeout
+    /// that ends the connection.
     pub(crate) fn round_trip(&self, timeout: Duration) -> Result<Duration> {
         let deadline = Deadline::after(timeout);
         let started = Instant::now();
         let id = self.round_trips.fetch_add(1, Relaxed);
-        let number = self.ping(format!("wsock-rtt-{id}").as_bytes())?;
-        let mut pings = lock(&self.pings);
-        while pings.answered < number {
-            if deadline.has_passed() {
+        let payload = Bytes::from(format!("wsock-rtt-{id}"));
+        let number = self.ping_sent(&payload);
+        if !self.writable.load(Acquire) {
+            return Err(self.not_writable());
+        }
+        self.send_control(WireMessage::Ping(payload));
+        loop {
+            // A connection that is closing or failed answers no more pings
+            // (an end that comes later sets `over`, under `pings`).
+            let ended = lock(&self.lifecycle).ending() || !self.writable.load(Acquire);
+            if ended {
+                return Err(self.not_writable());
+            }
+            let pings = lock(&self.pings);
+            if pings.answered >= number {
+                return Ok(started.elapsed());
+            }
+            if pings.over {
                 drop(pings);
+                return Err(self.not_writable());
+            }
+            if deadline.has_passed() {
                 return Err(Error::Timeout {
                     what: format!("waiting for the pong of {}", self.peer),
                     after: timeout,
                 });
             }
-            // A connection that ends answers no more pings.
-            let ended = {
-                drop(pings);
-                let failure = lock(&self.lifecycle).failure().cloned();
-                pings = lock(&self.pings);
-                failure
-            };
-            if let Some(e) = ended {
-                return Err(e);
-            }
-            pings = wait_for(&self.pong_seen, pings, deadline.slice(DEADLINE_SLICE));
+            drop(wait_for(
+                &self.pong_seen,
+                pings,
+                deadline.slice(DEADLINE_SLICE),
+            ));
         }
-        Ok(started.elapsed())
+    }
+
+    /// Wakes callers waiting for a pong: the connection ends.
+    pub(super) fn no_more_pongs(&self) {
+        lock(&self.pings).over = true;
+        self.pong_seen.notify_all();
     }
 }

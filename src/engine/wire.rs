@@ -100,10 +100,19 @@ impl Engine {
         self.outbox_dirty.store(false, Relaxed);
     }
 
+    /// Part of what was taken is on the wire: the mirror for
+    /// `queued_bytes` moves with it (in plaintext positions; with TLS the
+    /// records' overhead makes it lag a little, never run ahead).
+    fn mirror_written(&self, wire: &Unsent) {
+        let unwritten = (wire.pending.len() - wire.written + wire.plain.len()) as u64;
+        let at = wire.taken_end.saturating_sub(unwritten);
+        self.written_end.fetch_max(at, AcqRel);
+    }
+
     /// Everything taken from the outbox is on the wire.
     fn all_written(&self, wire: &mut Unsent) {
         wire.written_end = wire.taken_end;
-        self.written_end.store(wire.taken_end, Release);
+        self.written_end.fetch_max(wire.taken_end, AcqRel);
     }
 
     /// Writes the pending bytes and then the outbox to the socket. With a
@@ -171,7 +180,10 @@ impl Engine {
                 }
             }
             match self.write_wire(&wire.pending[wire.written..], deadline)? {
-                Some(n) => wire.written += n,
+                Some(n) => {
+                    wire.written += n;
+                    self.mirror_written(wire);
+                }
                 None => {
                     self.backlog.store(true, Release);
                     return Ok(false);
@@ -294,12 +306,13 @@ impl Engine {
         let Some(at) = Deadline::after(Duration::from_millis(ms)).instant() else {
             return;
         };
-        let sent_before = self.stats.bytes_sent.load(Relaxed);
         let armed = timer::schedule(at, move || {
             if let Some(shared) = me.upgrade() {
-                // Someone else may have written it all meanwhile, or the
-                // peer reads: then the next retry comes soon again.
-                let progress = shared.stats.bytes_sent.load(Relaxed) != sent_before;
+                // Bytes written since the last retry began (by it, or by
+                // anyone): the peer reads, so the next retry comes soon.
+                // Someone may also have written it all meanwhile.
+                let sent = shared.stats.bytes_sent.load(Relaxed);
+                let progress = shared.retry_mark.swap(sent, Relaxed) != sent;
                 let next = if shared.backlog.load(Acquire) && !progress {
                     (ms * 2).min(FLUSH_RETRY_MAX_MS)
                 } else {
