@@ -34,6 +34,15 @@
 //!   tungstenite server's direct `read` loop. The client uses `write`
 //!   without a flush per message (its 128 KiB buffer goes out when full), so
 //!   it outruns both receivers and the row measures the receiving side.
+//! - `push64`: 64 B binary pushed by the server, messages/s. The pusher
+//!   child is the server: it learns its bounds from the URL's query
+//!   (`/push?n=N&ms=T`: `small_max` messages, the run time), pushes, then
+//!   sends a "done <count>" text. wsock: a `Server` + `accept_message`
+//!   socket calling `send_all` with batches of 1,000; the reference: a
+//!   blocking tungstenite server (`accept`) calling `write` per message and
+//!   `flush` once per 1,000. This process receives with the same
+//!   tungstenite client for both, and its clock runs from the first
+//!   message to the "done" (which follows the last at once).
 //! - `1mib`, `16mib`: binary one way in MB/s (MB = 10^6 bytes), send side as
 //!   in `send64` (tungstenite sink); `1mib` adds raw TCP 1 MiB writes.
 //! - `stream`: 1 GiB (256 MiB with `--quick`) through a
@@ -58,6 +67,25 @@
 //!   measure only the sender). A last line gives each receiving server's
 //!   CPU time (user + system, all threads, from `/proc/<pid>/stat`) per GB
 //!   received.
+//! - `broadcast`: a 64 B and a 4 KiB binary message broadcast to 1,000
+//!   clients, messages delivered per second (higher is better). The server
+//!   runs in this process: wsock a `Server` accepting every connection
+//!   with `accept_into` one `Hub`, then `hub.broadcast` per round; the
+//!   reference a tungstenite server holding the 1,000 `WebSocket`s and
+//!   `send`ing (write and flush) to each in turn per round. The clients
+//!   read in 2 child processes per server (`bench --serve
+//!   tungstenite-count-clients`, on core 1 when pinned): plain tungstenite
+//!   clients, set non-blocking once upgraded, read by 2 threads per child
+//!   that pass over their connections until `WouldBlock` and count (the
+//!   child prints "ready <connected>" on stdout instead of a port). Per
+//!   run the parent tells each child on stdin how many messages to expect,
+//!   and the clock runs from the first round until every child has
+//!   reported that its clients got them all (or a 30 s bound passed).
+//!   Figure: messages delivered (rounds × clients at best) over that time.
+//!   Rounds per run: 100 of 64 B and 50 of 4 KiB (half with `--quick`).
+//!   With `ulimit -n` too low for 3 descriptors per client in this process
+//!   the row uses fewer clients and says so. Included in the default run
+//!   (about 20 s), not in `--quick`.
 //! - `idle`: 1,000, 5,000 and 10,000 connections (only 1,000 with
 //!   `--quick`), medians of 3 runs, each run's server in a fresh child.
 //!   Under test: a wsock `Server` accepting into one `Hub`, one thread
@@ -93,7 +121,9 @@
 use std::error::Error;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::WebSocketConfig;
@@ -104,10 +134,20 @@ type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// Row kinds, in output order.
 const ROWS: &[&str] = &[
-    "echo", "send64", "recv64", "1mib", "16mib", "stream", "wss", "idle", "limit",
+    "echo",
+    "send64",
+    "recv64",
+    "push64",
+    "1mib",
+    "16mib",
+    "stream",
+    "wss",
+    "broadcast",
+    "idle",
+    "limit",
 ];
 /// Row kinds a `--quick` run leaves out (unless named with `--only`).
-const NOT_QUICK: &[&str] = &["limit"];
+const NOT_QUICK: &[&str] = &["broadcast", "limit"];
 
 const ECHO_TEXT: &str = "0123456789abcdef"; // 16 bytes
 /// The read buffer of the byte sinks (raw TCP and stream mode). Reads of
@@ -137,6 +177,21 @@ const LIMIT_MAX: usize = 10_000;
 const LIMIT_ATTEMPTS: usize = 12_000;
 /// Children's environment: the `wsock-hub-echo` server's `max_connections`.
 const MAX_CONNECTIONS_ENV: &str = "BENCH_MAX_CONNECTIONS";
+/// Messages per `send_all` call (wsock) or per `flush` (tungstenite) of
+/// the `push64` pushers.
+const PUSH_BATCH: usize = 1_000;
+/// Clients of the `broadcast` row (fewer if `ulimit -n` is too low), and
+/// the child processes they read in.
+const BROADCAST_CLIENTS: usize = 1_000;
+const BROADCAST_CHILDREN: usize = 2;
+/// Reader threads in each broadcast client child.
+const COUNT_READERS: usize = 2;
+/// Time bound of connecting all broadcast clients, and of one run's delivery.
+const BROADCAST_WAIT: Duration = Duration::from_secs(30);
+/// Children's environment of `tungstenite-count-clients`: the server's
+/// port, and how many connections to open.
+const CONNECT_PORT_ENV: &str = "BENCH_CONNECT_PORT";
+const CONNECTIONS_ENV: &str = "BENCH_CONNECTIONS";
 
 /// How much to measure.
 struct Plan {
@@ -153,6 +208,8 @@ struct Plan {
     stream_bytes: usize,
     /// Connection counts of the idle rows.
     idle_counts: &'static [usize],
+    /// Broadcast rounds of one run: of 64 B, of 4 KiB.
+    broadcast_rounds: [usize; 2],
     pinned: bool,
 }
 
@@ -195,6 +252,7 @@ fn main() -> Res<()> {
             echo_time: Duration::from_secs(1),
             stream_bytes: 256 << 20,
             idle_counts: &[1_000],
+            broadcast_rounds: [50, 25],
             pinned,
         }
     } else {
@@ -207,6 +265,7 @@ fn main() -> Res<()> {
             echo_time: Duration::from_secs(3),
             stream_bytes: 1 << 30,
             idle_counts: &[1_000, 5_000, 10_000],
+            broadcast_rounds: [100, 50],
             pinned,
         }
     };
@@ -248,6 +307,7 @@ fn main() -> Res<()> {
             }
             "send64" => table.extend(send_rows(&plan, 64, true)?),
             "recv64" => table.extend(receive_row(&plan)?),
+            "push64" => table.extend(push_row(&plan)?),
             "1mib" => table.extend(send_rows(&plan, 1 << 20, false)?),
             "16mib" => table.extend(send_rows(&plan, 16 << 20, false)?),
             "stream" => table.extend(stream_rows(&plan)?),
@@ -255,6 +315,7 @@ fn main() -> Res<()> {
             "wss" => table.extend(tls::wss_rows(&plan)?),
             #[cfg(not(feature = "tls"))]
             "wss" => eprintln!("  skipped: built without the tls feature"),
+            "broadcast" => table.extend(broadcast_rows(&plan)?),
             "idle" => table.extend(idle_rows(&plan)?),
             "limit" => table.extend(limit_rows(&plan)?),
             _ => unreachable!("checked above"),
@@ -468,6 +529,36 @@ fn receive_row(plan: &Plan) -> Res<Vec<Line>> {
     }])
 }
 
+/// 64 B pushed by the server: a wsock pusher (`send_all` in batches) and a
+/// tungstenite pusher (`write` per message, `flush` per batch), each a
+/// child, received by the same tungstenite client in this process.
+fn push_row(plan: &Plan) -> Res<Vec<Line>> {
+    let core = plan.pinned.then_some(1);
+    let wsock_pusher = Peer::start("wsock-pusher", core)?;
+    let tung_pusher = Peer::start("tungstenite-pusher", core)?;
+    let (mut w, mut t) = (vec![], vec![]);
+    for run in 0..plan.runs {
+        let a = receive_pushed(wsock_pusher.port, plan)?;
+        let b = receive_pushed(tung_pusher.port, plan)?;
+        w.push(a.per_second(true));
+        t.push(b.per_second(true));
+        eprintln!(
+            "  run {}: wsock {}; tungstenite {}",
+            run + 1,
+            a.show(true),
+            b.show(true)
+        );
+    }
+    Ok(vec![Line {
+        row: "64 B binary pushed by the server, msg/s (higher is better)".into(),
+        wsock: median(&w),
+        reference: median(&t),
+        reference_name: "tungstenite write+flush/1000",
+        higher_is_better: true,
+        target: Some(Target::Ratio(0.5)),
+    }])
+}
+
 /// Stream mode: `plan.stream_bytes` in 64 KiB and in 1 MiB writes through
 /// a wsock `StreamWebSocket` into a wsock `accept_stream` sink, beside the
 /// same writes on raw TCP into a raw sink.
@@ -511,6 +602,76 @@ fn stream_rows(plan: &Plan) -> Res<Vec<Line>> {
             },
             higher_is_better: true,
             target: target.map(Target::Ratio),
+        });
+    }
+    Ok(lines)
+}
+
+/// Broadcast: a 64 B and a 4 KiB message, round after round, from a wsock
+/// hub server and from a tungstenite server (both in this process) to
+/// clients reading in child processes; runs interleaved.
+fn broadcast_rows(plan: &Plan) -> Res<Vec<Line>> {
+    let limit = open_files_limit();
+    // This process holds every connection of both servers at once.
+    let clients = BROADCAST_CLIENTS.min(limit.saturating_sub(200) / 3);
+    if clients < BROADCAST_CHILDREN {
+        return Err(format!("ulimit -n is {limit}: too low for the broadcast row").into());
+    }
+    let connecting = Instant::now();
+    let mut wsock = WsockBroadcaster::start(plan, clients)?;
+    let mut tung = TungsteniteBroadcaster::start(plan, clients)?;
+    eprintln!(
+        "  {clients} clients connected to each server in {:.2} s",
+        connecting.elapsed().as_secs_f64()
+    );
+    let mut name_clients = figure(clients as f64);
+    if clients < BROADCAST_CLIENTS {
+        name_clients += &format!(" (only: ulimit -n is {limit})");
+    }
+    let mut lines = Vec::new();
+    for (size, rounds) in [64, 4 << 10].into_iter().zip(plan.broadcast_rounds) {
+        let payload = Bytes::from(vec![0x5au8; size]);
+        let message = Message::Binary(payload.clone());
+        let (mut w, mut t) = (Vec::new(), Vec::new());
+        for run in 0..plan.runs {
+            let a = broadcast_run(&mut wsock.groups, rounds, || {
+                Ok(wsock.hub.broadcast(&message))
+            })?;
+            let b = tung.run(rounds, &payload)?;
+            eprintln!(
+                "  {}, run {}: wsock {}; tungstenite {}",
+                size_name(size),
+                run + 1,
+                a.show(),
+                b.show()
+            );
+            w.push(a);
+            t.push(b);
+        }
+        let mut name = format!(
+            "broadcast {} binary to {name_clients} clients",
+            size_name(size)
+        );
+        for (who, all) in [("wsock", &w), ("tungstenite", &t)] {
+            let worst = all.iter().map(|d| d.delivered).min().unwrap_or(0);
+            let expected = all.first().map_or(0, |d| d.expected);
+            if worst < expected {
+                name += &format!(
+                    " ({who}: only {} of {} delivered in the worst run)",
+                    figure(worst as f64),
+                    figure(expected as f64)
+                );
+            }
+        }
+        let rate =
+            |all: &[Delivered]| median(&all.iter().map(Delivered::per_second).collect::<Vec<_>>());
+        lines.push(Line {
+            row: format!("{name}, messages delivered/s (higher is better)"),
+            wsock: rate(&w),
+            reference: rate(&t),
+            reference_name: "tungstenite, send to each in turn",
+            higher_is_better: true,
+            target: None,
         });
     }
     Ok(lines)
@@ -879,6 +1040,417 @@ fn raw_echo_once(tcp: &mut TcpStream) -> Res<()> {
 }
 
 // ---------------------------------------------------------------------------
+// Broadcast: the servers (this process) and the client children
+// ---------------------------------------------------------------------------
+
+/// What one broadcast run delivered, and how long until the last of it.
+struct Delivered {
+    /// Messages the clients counted, and rounds × clients.
+    delivered: u64,
+    expected: u64,
+    /// Connections each round was queued (wsock) or sent (tungstenite) on,
+    /// summed over the rounds.
+    sent: u64,
+    secs: f64,
+    /// How long the rounds took to queue or send.
+    rounds_secs: f64,
+}
+
+impl Delivered {
+    fn per_second(&self) -> f64 {
+        self.delivered as f64 / self.secs
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "{} msg/s ({} of {} delivered, {} sent, in {:.3} s; rounds done after {:.3} s)",
+            figure(self.per_second()),
+            self.delivered,
+            self.expected,
+            self.sent,
+            self.secs,
+            self.rounds_secs
+        )
+    }
+}
+
+/// One run: tells every client child how many messages to expect, waits
+/// until all are armed, runs `rounds` rounds of `round` (which returns on
+/// how many connections it put the message), and waits for every child's
+/// count. The clock runs from the first round to the last child's answer.
+fn broadcast_run(
+    groups: &mut [ClientGroup],
+    rounds: usize,
+    mut round: impl FnMut() -> Res<usize>,
+) -> Res<Delivered> {
+    for g in groups.iter_mut() {
+        let n = g.connections * rounds;
+        g.tell(&format!("expect {n} {}", BROADCAST_WAIT.as_millis()))?;
+    }
+    for g in groups.iter_mut() {
+        g.expect_line("armed")?;
+    }
+    let start = Instant::now();
+    let mut sent = 0;
+    for i in 0..rounds {
+        if start.elapsed() > BROADCAST_WAIT {
+            return Err(format!("broadcast: {i} of {rounds} rounds in {BROADCAST_WAIT:?}").into());
+        }
+        sent += round()? as u64;
+    }
+    let rounds_secs = start.elapsed().as_secs_f64();
+    let mut delivered = 0;
+    for g in groups.iter_mut() {
+        let line = g.line()?;
+        delivered += line
+            .strip_prefix("got ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| format!("a client child answered {line:?}"))?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let expected = groups.iter().map(|g| g.connections * rounds).sum::<usize>() as u64;
+    Ok(Delivered {
+        delivered,
+        expected,
+        sent,
+        secs,
+        rounds_secs,
+    })
+}
+
+/// The wsock side: a `Server` whose connections were all accepted into one
+/// `Hub`, and the children holding their clients.
+struct WsockBroadcaster {
+    hub: Hub,
+    groups: Vec<ClientGroup>,
+    _server: Server,
+}
+
+impl WsockBroadcaster {
+    fn start(plan: &Plan, clients: usize) -> Res<WsockBroadcaster> {
+        let server = Server::bind("127.0.0.1:0")?;
+        let port = server.local_addr()?.port();
+        let hub = Hub::new();
+        let into = hub.clone();
+        let (done, accepted) = mpsc::channel();
+        std::thread::spawn(move || {
+            let result = (0..clients).try_for_each(|_| -> Res<()> {
+                server.accept()?.accept_into(&into)?;
+                Ok(())
+            });
+            let _ = done.send((server, result));
+        });
+        let groups = start_client_groups(plan, port, clients)?;
+        let (server, result) = accepted
+            .recv_timeout(BROADCAST_WAIT)
+            .map_err(|_| "wsock: the clients were not all accepted in time")?;
+        result?;
+        let mut opened = 0;
+        while opened < clients {
+            match hub.recv_timeout(PEER_WAIT) {
+                Some(HubEvent::Opened(_)) => opened += 1,
+                Some(HubEvent::Closed(c, e)) => {
+                    return Err(format!("wsock: connection {} closed: {e}", c.id()).into())
+                }
+                Some(_) => {}
+                None => return Err(format!("wsock: {opened} of {clients} opened").into()),
+            }
+        }
+        Ok(WsockBroadcaster {
+            hub,
+            groups,
+            _server: server,
+        })
+    }
+}
+
+/// The reference: a tungstenite server holding every client's `WebSocket`,
+/// and the children holding the clients.
+struct TungsteniteBroadcaster {
+    clients: Vec<tungstenite::WebSocket<TcpStream>>,
+    groups: Vec<ClientGroup>,
+}
+
+impl TungsteniteBroadcaster {
+    fn start(plan: &Plan, clients: usize) -> Res<TungsteniteBroadcaster> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let (done, accepted) = mpsc::channel();
+        std::thread::spawn(move || {
+            let result = (0..clients)
+                .map(|_| -> Res<_> {
+                    let (tcp, _) = listener.accept()?;
+                    tcp.set_nodelay(true)?;
+                    tcp.set_read_timeout(Some(IDLE_IO_WAIT))?;
+                    tcp.set_write_timeout(Some(PEER_WAIT))?;
+                    Ok(tungstenite::accept(tcp).map_err(|e| e.to_string())?)
+                })
+                .collect::<Res<Vec<_>>>();
+            let _ = done.send(result);
+        });
+        let groups = start_client_groups(plan, port, clients)?;
+        let clients = accepted
+            .recv_timeout(BROADCAST_WAIT)
+            .map_err(|_| "tungstenite: the clients were not all accepted in time")??;
+        Ok(TungsteniteBroadcaster { clients, groups })
+    }
+
+    /// One run: per round, `send` (write and flush) to each client in turn.
+    fn run(&mut self, rounds: usize, payload: &Bytes) -> Res<Delivered> {
+        let clients = &mut self.clients;
+        broadcast_run(&mut self.groups, rounds, || {
+            for ws in clients.iter_mut() {
+                ws.send(Wire::Binary(payload.clone()))?;
+            }
+            Ok(clients.len())
+        })
+    }
+}
+
+/// A `tungstenite-count-clients` child: `connections` clients of a
+/// broadcasting server, answering lines on its stdin.
+struct ClientGroup {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    connections: usize,
+}
+
+impl ClientGroup {
+    fn line(&mut self) -> Res<String> {
+        let mut line = String::new();
+        if self.out.read_line(&mut line)? == 0 {
+            return Err("a client child ended".into());
+        }
+        Ok(line.trim_end().to_owned())
+    }
+
+    fn expect_line(&mut self, expected: &str) -> Res<()> {
+        match self.line()? {
+            line if line == expected => Ok(()),
+            line => Err(format!("a client child said {line:?}, not {expected:?}").into()),
+        }
+    }
+
+    fn tell(&mut self, line: &str) -> Res<()> {
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for ClientGroup {
+    fn drop(&mut self) {
+        end_child(&mut self.child);
+    }
+}
+
+/// Starts [`BROADCAST_CHILDREN`] client children sharing `clients`
+/// connections to `port` (on the server's core 1 when pinned: this
+/// process is the server), and waits until each has connected all of its
+/// share (each bounds that by [`BROADCAST_WAIT`]).
+fn start_client_groups(plan: &Plan, port: u16, clients: usize) -> Res<Vec<ClientGroup>> {
+    let port = port.to_string();
+    let mut groups = Vec::new();
+    for i in 0..BROADCAST_CHILDREN {
+        let share = clients / BROADCAST_CHILDREN + usize::from(i < clients % BROADCAST_CHILDREN);
+        let n = share.to_string();
+        let env = [
+            (CONNECT_PORT_ENV, port.as_str()),
+            (CONNECTIONS_ENV, n.as_str()),
+        ];
+        let mut child = spawn_child(
+            "tungstenite-count-clients",
+            plan.pinned.then_some(1),
+            &env,
+            false,
+        )?;
+        let out = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        groups.push(ClientGroup {
+            child,
+            out,
+            connections: share,
+        });
+    }
+    for g in &mut groups {
+        let expected = format!("ready {}", g.connections);
+        g.expect_line(&expected)?;
+    }
+    Ok(groups)
+}
+
+/// The soft limit on open descriptors (`ulimit -n`), from
+/// /proc/self/limits; unbounded where unknown.
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse().ok()
+        })
+        .unwrap_or(usize::MAX)
+}
+
+/// The binary messages all clients of a `tungstenite-count-clients` child
+/// have received, and whether a run is on (the readers poll only then).
+#[derive(Default)]
+struct Counter {
+    received: AtomicU64,
+    target: AtomicU64,
+    active: AtomicBool,
+    lock: Mutex<()>,
+    /// Notified when a run starts and when the count reaches the target.
+    changed: Condvar,
+}
+
+impl Counter {
+    fn held(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, n: u64) {
+        let now = self.received.fetch_add(n, Ordering::SeqCst) + n;
+        let target = self.target.load(Ordering::SeqCst);
+        if now >= target && now - n < target {
+            let _held = self.held();
+            self.changed.notify_all();
+        }
+    }
+
+    /// Between runs: waits until one starts or `time` has passed.
+    fn idle(&self, time: Duration) {
+        let held = self.held();
+        if !self.active.load(Ordering::SeqCst) {
+            drop(self.changed.wait_timeout(held, time));
+        }
+    }
+
+    /// Sets the target `n` messages above the count so far, starts the
+    /// readers, calls `armed`, and waits until the count reaches the target
+    /// or `time` has passed; returns how many came.
+    fn expect(&self, n: u64, time: Duration, armed: impl FnOnce() -> Res<()>) -> Res<u64> {
+        let mut held = self.held();
+        let base = self.received.load(Ordering::SeqCst);
+        self.target.store(base + n, Ordering::SeqCst);
+        self.active.store(true, Ordering::SeqCst);
+        self.changed.notify_all();
+        armed()?;
+        let deadline = Instant::now() + time;
+        while self.received.load(Ordering::SeqCst) < base + n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            held = self
+                .changed
+                .wait_timeout(held, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        self.active.store(false, Ordering::SeqCst);
+        drop(held);
+        Ok(self.received.load(Ordering::SeqCst) - base)
+    }
+}
+
+/// The broadcast clients' child: opens [`CONNECTIONS_ENV`] tungstenite
+/// clients (default config) to the port in [`CONNECT_PORT_ENV`] one after
+/// another (bounded by [`BROADCAST_WAIT`]), then sets them non-blocking and
+/// shares them among [`COUNT_READERS`] threads, each reading every one of
+/// its connections until `WouldBlock`, pass after pass, and counting binary
+/// messages (a thread per connection woke once per message and made the
+/// clients, all on one core, the bottleneck). Prints "ready <connected>",
+/// then answers each "expect <n> <ms>" line on stdin with "armed", and with
+/// "got <count>" once its clients have received n more messages in all or
+/// ms have passed. Between runs the readers make one pass per 100 ms (to
+/// answer pings). Ends when stdin closes.
+fn serve_count_clients() -> Res<()> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let port: u16 = var(CONNECT_PORT_ENV)?.parse()?;
+    let connections: usize = var(CONNECTIONS_ENV)?.parse()?;
+    let stop = Instant::now() + BROADCAST_WAIT;
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        if Instant::now() >= stop {
+            eprintln!(
+                "tungstenite-count-clients: out of time after {} connections",
+                clients.len()
+            );
+            break;
+        }
+        match count_client(port) {
+            Ok(ws) => clients.push(ws),
+            Err(e) => {
+                eprintln!("tungstenite-count-clients: {e}");
+                break;
+            }
+        }
+    }
+    let connected = clients.len();
+    let counter = Arc::new(Counter::default());
+    let share = connected.div_ceil(COUNT_READERS).max(1);
+    while !clients.is_empty() {
+        let mut mine = clients.split_off(clients.len().saturating_sub(share));
+        let counter = Arc::clone(&counter);
+        std::thread::Builder::new()
+            .name("count-clients".into())
+            .spawn(move || {
+                // Ends when every connection has ended (the server's close
+                // or reset, any error), or when the process exits.
+                while !mine.is_empty() {
+                    if !counter.active.load(Ordering::SeqCst) {
+                        counter.idle(Duration::from_millis(100));
+                    }
+                    let got = read_pass(&mut mine);
+                    if got > 0 {
+                        counter.add(got);
+                    } else if counter.active.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+            })?;
+    }
+    say(&format!("ready {connected}"))?;
+    for line in io::stdin().lock().lines() {
+        let line = line?;
+        let mut words = line.split_whitespace();
+        let (Some("expect"), Some(n), Some(ms)) = (words.next(), words.next(), words.next()) else {
+            return Err(format!("unexpected line {line:?}").into());
+        };
+        let time = Duration::from_millis(ms.parse()?);
+        let got = counter.expect(n.parse()?, time, || say("armed"))?;
+        say(&format!("got {got}"))?;
+    }
+    Ok(())
+}
+
+/// Reads every connection until `WouldBlock`; drops those that ended.
+/// Returns how many binary messages came.
+fn read_pass(clients: &mut Vec<tungstenite::WebSocket<TcpStream>>) -> u64 {
+    let mut got = 0;
+    clients.retain_mut(|ws| loop {
+        match ws.read() {
+            Ok(m) => got += u64::from(m.is_binary()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    });
+    got
+}
+
+/// One plain tungstenite client (default config), for `serve_count_clients`:
+/// connected and upgraded blocking, then set non-blocking.
+fn count_client(port: u16) -> Res<tungstenite::WebSocket<TcpStream>> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let tcp = TcpStream::connect_timeout(&addr, IDLE_IO_WAIT)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(IDLE_IO_WAIT))?;
+    let (ws, _) = tungstenite::client(url(port), tcp).map_err(|e| e.to_string())?;
+    ws.get_ref().set_nonblocking(true)?;
+    Ok(ws)
+}
+
+// ---------------------------------------------------------------------------
 // Clients (this process)
 // ---------------------------------------------------------------------------
 
@@ -1104,6 +1676,56 @@ fn send_raw(port: u16, payload: &[u8], max: usize, time: Duration) -> Res<Moved>
     })
 }
 
+/// Receives from a pusher child: asks for up to `plan.small_max` 64 B
+/// messages for `plan.run_time`, counts them until its "done <count>",
+/// and times them from the first message to the "done".
+fn receive_pushed(port: u16, plan: &Plan) -> Res<Moved> {
+    let url = format!(
+        "ws://127.0.0.1:{port}/push?n={}&ms={}",
+        plan.small_max,
+        plan.run_time.as_millis()
+    );
+    let (mut ws, _) = tungstenite::client(url, raw_client(port)?).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + plan.run_time + PEER_WAIT;
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    let mut first = None;
+    let announced = loop {
+        if messages % 4096 == 0 && Instant::now() >= deadline {
+            return Err(format!("push: {messages} messages and no \"done\" in time").into());
+        }
+        match ws.read()? {
+            Wire::Binary(b) => {
+                if first.is_none() {
+                    first = Some((Instant::now(), cpu_seconds()));
+                }
+                messages += 1;
+                bytes += b.len() as u64;
+            }
+            Wire::Text(t) => {
+                break t
+                    .as_str()
+                    .strip_prefix("done ")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| format!("the pusher sent {:?}", t.as_str()))?
+            }
+            _ => {}
+        }
+    };
+    let (start, cpu) = first.ok_or("the pusher sent no messages")?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds() - cpu) / secs;
+    if announced != messages {
+        return Err(format!("the pusher announced {announced} messages, {messages} came").into());
+    }
+    tungstenite_close(ws);
+    Ok(Moved {
+        messages,
+        bytes,
+        secs,
+        cpu,
+    })
+}
+
 /// Stream mode: `count` writes of `payload` through a `StreamWebSocket`,
 /// then a flush; the sink (told the total in the URL) acks the byte count.
 fn stream_wsock(port: u16, payload: &[u8], count: usize) -> Res<Moved> {
@@ -1197,22 +1819,7 @@ impl Peer {
 
     /// The same, with these variables added to the child's environment.
     fn start_with(role: &str, core: Option<usize>, env: &[(&str, &str)]) -> Res<Peer> {
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(c) = core {
-            argv.extend(["taskset".into(), "-c".into(), c.to_string()]);
-        }
-        if let Ok(wrapper) = std::env::var("BENCH_SERVER_WRAPPER") {
-            argv.extend(wrapper.split_whitespace().map(str::to_owned));
-        }
-        argv.push(std::env::current_exe()?.to_string_lossy().into_owned());
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .args(["--serve", role])
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn()?;
+        let mut child = spawn_child(role, core, env, true)?;
         let mut line = String::new();
         let stdout = child.stdout.take().ok_or("no stdout")?;
         BufReader::new(stdout).read_line(&mut line)?;
@@ -1230,22 +1837,51 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        drop(self.child.stdin.take()); // the child exits when its stdin closes
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        end_child(&mut self.child);
     }
+}
+
+/// Starts `bench --serve role` with piped stdin and stdout, under
+/// `taskset -c core` if given, and after `BENCH_SERVER_WRAPPER` if `wrap`.
+fn spawn_child(role: &str, core: Option<usize>, env: &[(&str, &str)], wrap: bool) -> Res<Child> {
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(c) = core {
+        argv.extend(["taskset".into(), "-c".into(), c.to_string()]);
+    }
+    if let (true, Ok(wrapper)) = (wrap, std::env::var("BENCH_SERVER_WRAPPER")) {
+        argv.extend(wrapper.split_whitespace().map(str::to_owned));
+    }
+    argv.push(std::env::current_exe()?.to_string_lossy().into_owned());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .args(["--serve", role])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    Ok(cmd.spawn()?)
+}
+
+/// Closes a child's stdin (it exits then), waits 5 s at most, then kills it.
+fn end_child(child: &mut Child) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The child's body: bind, print the port, serve connections one after
 /// another until stdin closes.
 fn serve(role: &str) -> Res<()> {
+    if role == "tungstenite-count-clients" {
+        return serve_count_clients(); // a client: it reads its stdin itself
+    }
     std::thread::spawn(|| {
         let _ = io::copy(&mut io::stdin(), &mut io::sink());
         std::process::exit(0);
@@ -1265,7 +1901,7 @@ fn serve(role: &str) -> Res<()> {
             Some(kind) => (kind, tls::wsock_server()?),
             _ => (kind, Server::bind("127.0.0.1:0")?),
         };
-        if !["echo", "sink", "stream-sink"].contains(&kind) {
+        if !["echo", "sink", "stream-sink", "pusher"].contains(&kind) {
             return Err(format!("unknown role {role}").into());
         }
         announce(server.local_addr()?.port())?;
@@ -1273,6 +1909,7 @@ fn serve(role: &str) -> Res<()> {
             let request = request?;
             let served = match kind {
                 "stream-sink" => serve_wsock_stream_sink(request),
+                "pusher" => serve_wsock_pusher(request),
                 "echo" => accept(request).and_then(|ws| serve_wsock_echo(&ws)),
                 _ => accept(request).and_then(|ws| serve_wsock_sink(&ws)),
             };
@@ -1290,6 +1927,7 @@ fn serve(role: &str) -> Res<()> {
         let served = match role {
             "tungstenite-echo" => serve_tungstenite(tcp, true),
             "tungstenite-sink" => serve_tungstenite(tcp, false),
+            "tungstenite-pusher" => serve_tungstenite_pusher(tcp),
             "raw-echo" => serve_raw_echo(tcp),
             "raw-sink" => serve_raw_sink(tcp),
             _ => return Err(format!("unknown role {role}").into()),
@@ -1302,8 +1940,13 @@ fn serve(role: &str) -> Res<()> {
 }
 
 fn announce(port: u16) -> Res<()> {
+    say(&port.to_string())
+}
+
+/// One line on stdout, flushed.
+fn say(line: &str) -> Res<()> {
     let mut out = io::stdout().lock();
-    writeln!(out, "{port}")?;
+    writeln!(out, "{line}")?;
     out.flush()?;
     Ok(())
 }
@@ -1435,6 +2078,79 @@ fn serve_tungstenite<S: Read + Write>(stream: S, echo: bool) -> Res<()> {
                 ws.send(Wire::text(format!("{messages} {bytes}")))?;
                 (messages, bytes) = (0, 0);
             }
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(())
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The `n=N` and `ms=T` of a push request's query: how many messages at
+/// most, and for how long.
+fn push_query(query: Option<&str>) -> Res<(usize, Duration)> {
+    let (mut n, mut ms) = (None, None);
+    for pair in query.unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("n", v)) => n = Some(v.parse()?),
+            Some(("ms", v)) => ms = Some(Duration::from_millis(v.parse()?)),
+            _ => {}
+        }
+    }
+    Ok((
+        n.ok_or("no n=N in the query")?,
+        ms.ok_or("no ms=T in the query")?,
+    ))
+}
+
+/// Pushes 64 B binary messages with `send_all`, [`PUSH_BATCH`] per call,
+/// until the query's count or time, then "done <count>"; then reads until
+/// the client's close.
+fn serve_wsock_pusher(request: Request) -> Res<()> {
+    let (max, time) = push_query(request.query())?;
+    let ws = request.accept_message()?;
+    let payload = Bytes::from(vec![0x5au8; 64]);
+    let stop = Instant::now() + time;
+    let mut sent = 0;
+    while sent < max && Instant::now() < stop {
+        let batch = PUSH_BATCH.min(max - sent);
+        sent += ws.send_all((0..batch).map(|_| Message::Binary(payload.clone())))?;
+    }
+    ws.send_text(format!("done {sent}"))?;
+    for m in ws.messages() {
+        m?;
+    }
+    Ok(())
+}
+
+/// The same with tungstenite: `write` per message, `flush` per
+/// [`PUSH_BATCH`].
+fn serve_tungstenite_pusher(tcp: TcpStream) -> Res<()> {
+    use tungstenite::handshake::server::{Request as Upgrade, Response};
+    let mut query = None;
+    // The signature is tungstenite's `Callback`: its error is an HTTP response.
+    #[allow(clippy::result_large_err)]
+    let learn_query = |req: &Upgrade, response: Response| {
+        query = req.uri().query().map(str::to_owned);
+        Ok(response)
+    };
+    let mut ws = tungstenite::accept_hdr(tcp, learn_query).map_err(|e| e.to_string())?;
+    let (max, time) = push_query(query.as_deref())?;
+    let payload = Bytes::from(vec![0x5au8; 64]);
+    let stop = Instant::now() + time;
+    let mut sent = 0;
+    while sent < max && Instant::now() < stop {
+        let batch = PUSH_BATCH.min(max - sent);
+        for _ in 0..batch {
+            ws.write(Wire::Binary(payload.clone()))?;
+        }
+        ws.flush()?;
+        sent += batch;
+    }
+    ws.send(Wire::text(format!("done {sent}")))?;
+    loop {
+        match ws.read() {
             Ok(_) => {}
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 return Ok(())
@@ -1997,8 +2713,10 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
     println!(
         "Counts: median of {} runs per figure{}; echo: {} warm-up + up to {} round trips \
          (≤ {:?}) per run; one way: sending for {:?} per run, at most {} 64 B messages \
-         or {} of large ones; stream: {} per run; idle: {} connections, {} runs, \
-         {LOAD_THREADS} client threads; total {:.0} s.",
+         or {} of large ones (push64: the same bounds, {PUSH_BATCH} per batch); stream: {} \
+         per run; broadcast: {} rounds of 64 B and {} of 4 KiB per run to up to \
+         {BROADCAST_CLIENTS} clients in {BROADCAST_CHILDREN} child processes; idle: {} \
+         connections, {} runs, {LOAD_THREADS} client threads; total {:.0} s.",
         plan.runs,
         if quick { " (--quick)" } else { "" },
         plan.echo_warmup,
@@ -2008,6 +2726,8 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
         plan.small_max,
         size_name(LARGE_RUN_BYTES),
         size_name(plan.stream_bytes),
+        plan.broadcast_rounds[0],
+        plan.broadcast_rounds[1],
         idle_counts.join(", "),
         plan.runs.min(IDLE_RUNS),
         took.as_secs_f64()
