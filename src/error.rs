@@ -61,6 +61,17 @@ pub enum Status {
     FeatureDisabled,
     /// A resource ran out: a thread could not be started, or a server limit was hit.
     ResourceExhausted,
+    /// A server cannot listen on this address: another socket has it.
+    AddressInUse,
+    /// A server may not listen on this address (a port below 1024 without
+    /// the privilege, for example).
+    PermissionDenied,
+    /// A server cannot listen on this address: no interface of this machine
+    /// has it.
+    AddressNotAvailable,
+    /// The server was shut down ([`ShutdownHandle`](crate::ShutdownHandle)):
+    /// it accepts no more.
+    ServerShutDown,
     /// The send queue is full (`outbound_queue_limit`): the peer reads
     /// more slowly than this side sends. Not fatal: the connection lives on.
     QueueFull,
@@ -224,6 +235,9 @@ pub enum Error {
     /// [`TrySendError::Full`]: crate::TrySendError::Full
     #[error("the send queue is full (outbound_queue_limit); the message was not sent")]
     QueueFull,
+    /// The server was shut down: it accepts nothing more.
+    #[error("the server was shut down")]
+    ServerShutDown,
     /// A thread could not be started, or a configured limit was reached.
     #[error("{what}: {reason}")]
     Resource {
@@ -266,6 +280,7 @@ impl Error {
             Error::Other(e) => io_status(e),
             Error::Resource { .. } => Status::ResourceExhausted,
             Error::QueueFull => Status::QueueFull,
+            Error::ServerShutDown => Status::ServerShutDown,
         }
     }
 
@@ -332,6 +347,9 @@ pub(crate) fn io_status(err: &io::Error) -> Status {
         ConnectionAborted | NotConnected => Status::ConnectionAborted,
         TimedOut | WouldBlock => Status::Timeout,
         ConnectionRefused => Status::CannotConnect,
+        AddrInUse => Status::AddressInUse,
+        PermissionDenied => Status::PermissionDenied,
+        AddrNotAvailable => Status::AddressNotAvailable,
         _ => Status::Unknown,
     }
 }

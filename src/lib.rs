@@ -147,7 +147,7 @@ pub use options::{Builder, Connect, ServerBuilder};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].
 #[cfg(feature = "tls")]
 pub use rustls;
-pub use server::{Incoming, Request, Server};
+pub use server::{Incoming, Request, Server, ShutdownHandle};
 pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};

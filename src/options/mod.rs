@@ -26,6 +26,8 @@ pub struct Options {
     pub max_pending_handshakes: usize,
     pub receive_queue_limit: usize,
     pub outbound_queue_limit: usize,
+    pub http_requests: bool,
+    pub allowed_origins: Option<Vec<String>>,
     pub max_connections: Option<usize>,
     pub ping_interval: Option<Duration>,
     pub pong_timeout: Option<Duration>,
@@ -56,6 +58,8 @@ impl Default for Options {
             max_pending_handshakes: 256,
             receive_queue_limit: 8 << 20,
             outbound_queue_limit: 16 << 20,
+            http_requests: false,
+            allowed_origins: None,
             max_connections: None,
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Some(Duration::from_secs(20)),
@@ -375,94 +379,13 @@ impl<S> Builder<S> {
     }
 }
 
-/// Options set before binding a [`Server`](crate::Server).
-///
-/// ```
-/// use std::time::Duration;
-/// let server = wsock::Server::builder()
-///     .handshake_timeout(Duration::from_secs(2))
-///     .bind("127.0.0.1:0")?;
-/// # Ok::<(), wsock::Error>(())
-/// ```
-#[derive(Debug, Clone, Default)]
-#[must_use = "a builder does nothing until bind() is called"]
-pub struct ServerBuilder {
-    pub(crate) options: Options,
-}
-
-impl ServerBuilder {
-    connection_setters!();
-
-    /// A client must finish its upgrade request within this time or it is
-    /// dropped. Defaults to 10 s.
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.options.handshake_timeout = self.options.timeout("handshake_timeout", timeout);
-        self
-    }
-
-    /// How many connections may be open at once; beyond it a client's
-    /// upgrade request is answered `503 Service Unavailable` and the server
-    /// keeps serving the others. Defaults to what the process's limits allow
-    /// (open descriptors, and `vm.max_map_count` for threads), less a margin.
-    pub fn max_connections(mut self, count: usize) -> Self {
-        if count == 0 {
-            self.options
-                .invalid("max_connections must be at least 1".into());
-        }
-        self.options.max_connections = Some(count);
-        self
-    }
-
-    /// How many opening handshakes may be in progress at once; further
-    /// connections wait in the listen backlog. Defaults to 256.
-    pub fn max_pending_handshakes(mut self, count: usize) -> Self {
-        if count == 0 {
-            self.options
-                .invalid("max_pending_handshakes must be at least 1".into());
-        }
-        self.options.max_pending_handshakes = count;
-        self
-    }
-
-    /// Serves `wss://` with this certificate chain and private key (PEM).
-    #[cfg(feature = "tls")]
-    pub fn tls_pem(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Self {
-        let chain = crate::tls::parse_certificates(cert_chain_pem, "tls_pem");
-        let key = crate::tls::parse_key(key_pem, "tls_pem");
-        match (chain, key) {
-            (Ok(chain), Ok(key)) => self.options.server_tls.identity = Some(Arc::new((chain, key))),
-            (Err(why), _) | (_, Err(why)) => self.options.invalid(why),
-        }
-        self
-    }
-
-    /// Requires every client to present a certificate signed by one of the
-    /// CA certificates in `pem` (mutual TLS). Needs [`tls_pem`](Self::tls_pem).
-    #[cfg(feature = "tls")]
-    pub fn client_ca_pem(mut self, pem: &[u8]) -> Self {
-        match crate::tls::parse_certificates(pem, "client_ca_pem") {
-            Ok(certs) => self.options.server_tls.client_roots.extend(certs),
-            Err(why) => self.options.invalid(why),
-        }
-        self
-    }
-
-    /// Serves `wss://` with this rustls configuration, used as it is.
-    #[cfg(feature = "tls")]
-    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.options.server_tls.config = Some(config);
-        self
-    }
-
-    /// Binds the listener and starts accepting.
-    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<crate::Server> {
-        crate::server::Server::bind_with(addr, self.options.validated()?)
-    }
-}
-
 /// RFC 7230 token characters: what header names and subprotocols may contain.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
+
+// After `connection_setters`, which it uses.
+mod server;
+pub use server::ServerBuilder;

@@ -10,22 +10,23 @@
 
 mod handshake;
 mod request;
+mod shutdown;
 
 use handshake::*;
-use request::ConnectionSlot;
 pub use request::Request;
+pub use shutdown::ShutdownHandle;
+use shutdown::{ConnectionSlot, Served};
 
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use log::{debug, warn};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use tungstenite::handshake::machine::TryParse;
 use tungstenite::handshake::server::{create_response, write_response};
 use tungstenite::http::{self, HeaderValue, StatusCode};
 use tungstenite::protocol::{Role, WebSocket};
@@ -33,6 +34,7 @@ use tungstenite::protocol::{Role, WebSocket};
 use crate::engine::{self, Pipe, Sink};
 use crate::error::{Error, Result, Status};
 use crate::hub::{Connection, Hub};
+use crate::info::TlsInfo;
 use crate::message_socket::MessageWebSocket;
 use crate::options::{Options, ServerBuilder};
 use crate::stream::StreamWebSocket;
@@ -55,12 +57,12 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// # Ok::<(), wsock::Error>(())
 /// ```
 ///
-/// Dropping the server stops accepting; connections already accepted live on.
+/// Dropping the server stops accepting; connections already accepted live
+/// on. To stop it from another thread, and to close what it accepted, see
+/// [`shutdown_handle`](Server::shutdown_handle).
 pub struct Server {
     local_addr: SocketAddr,
-    requests: Mutex<mpsc::Receiver<Result<Request>>>,
-    listener: TcpListener,
-    stopping: Arc<AtomicBool>,
+    served: Arc<Served>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -134,21 +136,23 @@ impl Server {
             .try_clone()
             .map_err(|e| Error::io(local_addr, "binding", e))?;
         let (tx, rx) = mpsc::channel();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&stopping);
+        let waker = listener
+            .try_clone()
+            .map_err(|e| Error::io(local_addr, "binding", e))?;
+        let served = Arc::new(Served::new(waker, (tx.clone(), rx), options.close_timeout));
+        let shared = Arc::clone(&served);
         let acceptor = std::thread::Builder::new()
             .name("wsock-acceptor".into())
             .stack_size(128 << 10)
-            .spawn(move || accept_loop(accepting, options, tls, tx, stop))
+            .spawn(move || accept_loop(accepting, options, tls, tx, shared))
             .map_err(|e| Error::Resource {
                 what: "cannot start the acceptor thread".into(),
                 reason: e.to_string(),
             })?;
+        drop(listener);
         Ok(Server {
             local_addr,
-            requests: Mutex::new(rx),
-            listener,
-            stopping,
+            served,
             acceptor: Some(acceptor),
         })
     }
@@ -158,18 +162,23 @@ impl Server {
         Ok(self.local_addr)
     }
 
-    /// Blocks until the next client has sent a complete, valid upgrade request.
+    /// Blocks until the next client has sent a complete, valid upgrade
+    /// request. After a [`shutdown`](ShutdownHandle::shutdown), an error
+    /// with [`Status::ServerShutDown`].
     pub fn accept(&self) -> Result<Request> {
-        let requests = crate::sync::lock(&self.requests);
-        requests.recv().unwrap_or_else(|_| {
-            Err(Error::Resource {
-                what: "accepting".into(),
-                reason: "the acceptor thread ended".into(),
-            })
-        })
+        self.served.next_request()
     }
 
-    /// Iterates over incoming upgrade requests, forever.
+    /// A handle that stops this server from any thread (and can close the
+    /// connections it accepted).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            served: Arc::clone(&self.served),
+        }
+    }
+
+    /// Iterates over incoming upgrade requests, until the server is shut
+    /// down ([`shutdown_handle`](Server::shutdown_handle)).
     ///
     /// A client whose request is invalid gets `400 Bad Request`, and one that
     /// does not finish it within the handshake timeout is dropped; both are
@@ -182,12 +191,12 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wakes the acceptor's blocked accept() (Linux returns EINVAL).
-        let _ = SockRef::from(&self.listener).shutdown(Shutdown::Both);
+        self.served.shutdown();
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
+        // Requests no one took are answered 503 now.
+        self.served.drain_requests();
     }
 }
 
@@ -201,8 +210,11 @@ impl Iterator for Incoming<'_> {
     type Item = Result<Request>;
 
     fn next(&mut self) -> Option<Result<Request>> {
-        let requests = crate::sync::lock(&self.server.requests);
-        requests.recv().ok()
+        match self.server.served.next_request() {
+            Err(Error::ServerShutDown) => None,
+            Err(Error::Resource { .. }) => None, // the acceptor ended
+            next => Some(next),
+        }
     }
 }
 
@@ -247,14 +259,13 @@ fn accept_loop(
     options: Arc<Options>,
     tls: TlsConfig,
     requests: mpsc::Sender<Result<Request>>,
-    stopping: Arc<AtomicBool>,
+    served: Arc<Served>,
 ) {
     let slots = Arc::new(Slots::default());
-    let live = Arc::new(AtomicUsize::new(0));
     loop {
         slots.take(options.max_pending_handshakes);
         let accepted = listener.accept();
-        if stopping.load(Ordering::SeqCst) {
+        if served.is_shut() {
             return;
         }
         let (tcp, peer) = match accepted {
@@ -274,14 +285,22 @@ fn accept_loop(
         };
         let (options, requests, done) =
             (Arc::clone(&options), requests.clone(), Arc::clone(&slots));
-        let (tls, live) = (tls.clone(), Arc::clone(&live));
+        let (tls, served) = (tls.clone(), Arc::clone(&served));
         let spawned = std::thread::Builder::new()
             .name("wsock-handshake".into())
             .stack_size(128 << 10)
             .spawn(move || {
-                match read_request(tcp, peer, options, tls, live) {
+                match read_request(tcp, peer, options, tls, &served) {
+                    // After a shutdown no one takes it: answered 503 here.
+                    Ok(request) if served.is_shut() => drop(request),
                     Ok(request) => {
                         let _ = requests.send(Ok(request));
+                        // A shutdown that came meanwhile may have emptied the
+                        // queue already: nothing may stay in it (a request
+                        // there would keep the server's state alive).
+                        if served.is_shut() {
+                            served.drain_requests();
+                        }
                     }
                     Err(e) => debug!("handshake with {peer} failed: {e}"),
                 }

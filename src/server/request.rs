@@ -4,12 +4,22 @@
 
 use super::*;
 
-/// A client's upgrade request, complete and valid: inspect it, then
-/// [`accept_message`](Request::accept_message) or [`reject`](Request::reject).
+/// A client's request, complete: inspect it, then
+/// [`accept_message`](Request::accept_message), [`reject`](Request::reject)
+/// or [`respond`](Request::respond).
+///
+/// It is a valid WebSocket upgrade, unless the server was built with
+/// [`http_requests(true)`](crate::ServerBuilder::http_requests): then it may
+/// also be a plain HTTP request ([`is_upgrade`](Request::is_upgrade) false),
+/// which only `respond` and `reject` answer.
 ///
 /// Dropping it undecided answers `503 Service Unavailable`.
 pub struct Request {
     pub(super) http: http::Request<()>,
+    /// A WebSocket upgrade (else a plain HTTP request).
+    pub(super) upgrade: bool,
+    /// Headers for the response, whichever it is.
+    pub(super) response_headers: Vec<(http::HeaderName, HeaderValue)>,
     pub(super) transport: Option<Transport>,
     /// Bytes the client sent after its request (its first frames).
     pub(super) tail: Vec<u8>,
@@ -18,17 +28,6 @@ pub struct Request {
     pub(super) protocol: Option<String>,
     /// This connection's place among the server's `max_connections`.
     pub(super) slot: Option<ConnectionSlot>,
-}
-
-/// A place among a server's `max_connections`; freed when dropped (by the
-/// connection's reader thread when it ends, or with an undecided request).
-#[derive(Debug)]
-pub(super) struct ConnectionSlot(pub(super) Arc<AtomicUsize>);
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 impl fmt::Debug for Request {
@@ -99,8 +98,103 @@ impl Request {
         self.peer
     }
 
+    /// True for a WebSocket upgrade; false for a plain HTTP request (only
+    /// with [`http_requests(true)`](crate::ServerBuilder::http_requests)).
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade
+    }
+
+    /// The request method: `GET` for every upgrade.
+    pub fn method(&self) -> &str {
+        self.http.method().as_str()
+    }
+
+    /// The HTTP version: `HTTP/1.1` (every upgrade) or `HTTP/1.0`.
+    pub fn version(&self) -> &'static str {
+        match self.http.version() {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    /// The TLS session of a `wss://` (or `https://`) request: the SNI
+    /// name the client asked for, and its certificate chain if it sent one
+    /// (see [`client_ca_pem`](crate::ServerBuilder::client_ca_pem)).
+    pub fn tls(&self) -> Option<TlsInfo> {
+        self.transport.as_ref()?.tls_info()
+    }
+
+    /// The SNI name the client asked for, on TLS.
+    pub fn server_name(&self) -> Option<String> {
+        self.tls()?.server_name
+    }
+
+    /// Adds a header to the response, whichever it will be (the 101 of an
+    /// accept, a reject, a respond): a cookie, a server name. Repeat to add
+    /// several; the name may repeat too.
+    ///
+    /// ```no_run
+    /// # let server = wsock::Server::bind("127.0.0.1:0")?;
+    /// let mut request = server.accept()?;
+    /// request.response_header("Set-Cookie", "session=abc; HttpOnly")?;
+    /// let ws = request.accept_message()?;
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn response_header(&mut self, name: &str, value: &str) -> Result<&mut Request> {
+        let header = parse_header(name, value)?;
+        self.response_headers.push(header);
+        Ok(self)
+    }
+
+    /// Answers with any HTTP `status` (not 1xx), these headers beside the
+    /// ones added with [`response_header`](Request::response_header), and
+    /// `body` (not sent for a `HEAD` request); then closes the connection.
+    /// For plain HTTP requests (a page, a health check: see
+    /// [`http_requests`](crate::ServerBuilder::http_requests)) and for
+    /// upgrades alike (a 401 with `WWW-Authenticate`, a 302 with
+    /// `Location`). `Content-Length` is set from the body, and
+    /// `Content-Type` to `text/plain; charset=utf-8` unless given.
+    ///
+    /// ```no_run
+    /// let server = wsock::Server::builder().http_requests(true).bind("127.0.0.1:8080")?;
+    /// for request in server.incoming() {
+    ///     let request = request?;
+    ///     if !request.is_upgrade() {
+    ///         request.respond(200, &[("Content-Type", "text/html")], "<h1>hello</h1>")?;
+    ///         continue;
+    ///     }
+    ///     let ws = request.accept_message()?;
+    ///     // ...
+    /// }
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn respond(
+        mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        let code = final_status(status)?;
+        let mut all = std::mem::take(&mut self.response_headers);
+        for (name, value) in headers {
+            all.push(parse_header(name, value)?);
+        }
+        let with_body = self.http.method() != http::Method::HEAD;
+        let transport = self.transport.take().expect("a request is decided once");
+        answer(
+            &transport,
+            code,
+            &all,
+            body.as_ref(),
+            with_body,
+            Deadline::after(self.options.handshake_timeout),
+        )
+        .map_err(|e| Error::io(self.peer, format!("sending HTTP {status}"), e))
+    }
+
     /// Completes the handshake (101 Switching Protocols) and returns the
-    /// socket in message mode.
+    /// socket in message mode. A plain HTTP request (not an upgrade) is
+    /// answered `426 Upgrade Required` and gives an error.
     pub fn accept_message(mut self) -> Result<MessageWebSocket> {
         let (tx, events) = mpsc::channel();
         let shared = self.upgrade(|_| Sink::Socket(tx))?;
@@ -142,10 +236,33 @@ impl Request {
         &mut self,
         sink: impl FnOnce(&Arc<engine::Engine>) -> Sink,
     ) -> Result<Arc<engine::Engine>> {
-        let transport = self.transport.take().expect("a request is decided once");
         let peer = self.peer;
+        if !self.upgrade {
+            let transport = self.transport.take().expect("a request is decided once");
+            let deadline = Deadline::after(self.options.handshake_timeout);
+            let body = "this is a WebSocket endpoint";
+            let mut headers = std::mem::take(&mut self.response_headers);
+            headers.push((http::header::UPGRADE, HeaderValue::from_static("websocket")));
+            let status = StatusCode::UPGRADE_REQUIRED;
+            let _ = answer(
+                &transport,
+                status,
+                &headers,
+                body.as_bytes(),
+                true,
+                deadline,
+            );
+            return Err(bad_request(
+                peer,
+                "not a WebSocket upgrade request (answered 426)",
+            ));
+        }
+        let transport = self.transport.take().expect("a request is decided once");
         let mut response =
             create_response(&self.http).map_err(|e| bad_request(peer, &e.to_string()))?;
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            response.headers_mut().append(name, value);
+        }
         if let Some(p) = &self.protocol {
             let value =
                 HeaderValue::from_str(p).map_err(|e| Error::InvalidArgument(e.to_string()))?;
@@ -170,7 +287,8 @@ impl Request {
             Role::Server,
             Some(config),
         );
-        engine::start(
+        let served = self.slot.as_ref().map(|s| Arc::clone(s.served()));
+        let engine = engine::start(
             transport,
             ws,
             Role::Server,
@@ -179,25 +297,18 @@ impl Request {
             self.protocol.clone(),
             sink,
             self.slot.take().map(|s| Box::new(s) as Box<dyn Send>),
-        )
+        )?;
+        if let Some(served) = served {
+            served.accepted(&engine);
+        }
+        Ok(engine)
     }
 
-    /// Refuses the upgrade with an HTTP `status` (not 101) and a plain-text `body`.
-    pub fn reject(mut self, status: u16, body: &str) -> Result<()> {
-        let code = StatusCode::from_u16(status)
-            .ok()
-            .filter(|c| !c.is_informational())
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("{status} is not an HTTP status to reject with"))
-            })?;
-        let transport = self.transport.take().expect("a request is decided once");
-        refuse(
-            &transport,
-            code,
-            body,
-            Deadline::after(self.options.handshake_timeout),
-        );
-        Ok(())
+    /// Refuses the upgrade with an HTTP `status` (not 1xx) and a
+    /// plain-text `body`, with the headers added by
+    /// [`response_header`](Request::response_header).
+    pub fn reject(self, status: u16, body: &str) -> Result<()> {
+        self.respond(status, &[], body)
     }
 }
 
@@ -213,4 +324,22 @@ impl Drop for Request {
             );
         }
     }
+}
+
+/// A status to answer with: any but 1xx.
+fn final_status(status: u16) -> Result<StatusCode> {
+    StatusCode::from_u16(status)
+        .ok()
+        .filter(|c| !c.is_informational())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("{status} is not an HTTP status to answer with"))
+        })
+}
+
+fn parse_header(name: &str, value: &str) -> Result<(http::HeaderName, HeaderValue)> {
+    let header_name = http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|e| Error::InvalidArgument(format!("header name {name:?}: {e}")))?;
+    let header_value = HeaderValue::from_str(value)
+        .map_err(|e| Error::InvalidArgument(format!("header {name}: {e}")))?;
+    Ok((header_name, header_value))
 }
