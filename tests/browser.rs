@@ -1,0 +1,103 @@
+//! A real browser (Chromium, driven by playwright-core) fetches a page from
+//! the server's own port over plain HTTP, and the page's script opens a
+//! WebSocket to the same port and gets its echo; a server that does not
+//! allow the page's origin refuses the same socket with 403.
+//!
+//! Needs Node with `playwright-core` in `WSOCK_NODE_DIR/node_modules` and a
+//! Chromium (`WSOCK_CHROMIUM`, default `/usr/bin/chromium`), so these tests
+//! are ignored by default; `.ci/browser.sh` runs them with `--ignored`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use wsock::{Server, ServerBuilder};
+
+const PAGE: &str = r#"<!doctype html>
+<title>wsock echo</title>
+<script>
+  const ws = new WebSocket(`ws://${location.host}/echo`);
+  ws.onopen = () => ws.send("hello from the browser");
+  ws.onmessage = (e) => { window.wsockResult = "echo: " + e.data; ws.close(1000, "done"); };
+  ws.onclose = (e) => { if (!window.wsockResult) window.wsockResult = "closed: " + e.code; };
+</script>
+"#;
+
+/// Serves `PAGE` on `/` and echoes WebSockets; returns its URL and a
+/// channel that gets the path of every upgrade that reached `incoming()`.
+fn serve(builder: ServerBuilder) -> (String, mpsc::Receiver<String>) {
+    let server = builder.http_requests(true).bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", server.local_addr().unwrap());
+    let (upgrades, seen) = mpsc::channel();
+    thread::spawn(move || {
+        for request in server.incoming() {
+            let Ok(request) = request else { continue };
+            if !request.is_upgrade() {
+                let page = [("Content-Type", "text/html; charset=utf-8")];
+                let _ = match request.path() {
+                    "/" => request.respond(200, &page, PAGE),
+                    _ => request.respond(404, &[], "not here"),
+                };
+                continue;
+            }
+            let _ = upgrades.send(request.path().to_owned());
+            let Ok(ws) = request.accept_message() else {
+                continue;
+            };
+            thread::spawn(move || {
+                for m in ws.messages() {
+                    let Ok(m) = m else { break };
+                    let _ = ws.send(m);
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// What the page reported, as `browser.js` printed it.
+fn open_in_browser(url: &str) -> String {
+    let node_dir =
+        PathBuf::from(std::env::var("WSOCK_NODE_DIR").expect(
+            "WSOCK_NODE_DIR: a folder with node_modules/playwright-core (see .ci/browser.sh)",
+        ));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/interop/node/browser.js");
+    let out = Command::new("node")
+        .arg(script)
+        .args([url, "20000"])
+        .env("NODE_PATH", node_dir.join("node_modules"))
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "browser.js failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/browser.sh"]
+fn a_browser_page_from_the_same_port_gets_its_echo() {
+    // The page's origin is http://127.0.0.1:PORT: allowed.
+    let (url, upgrades) = serve(Server::builder().allowed_origins(["127.0.0.1"]));
+    assert_eq!(open_in_browser(&url), "echo: hello from the browser");
+    assert_eq!(
+        upgrades.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "/echo"
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/browser.sh"]
+fn a_page_of_an_origin_not_allowed_is_refused() {
+    let (url, upgrades) = serve(Server::builder().allowed_origins(["https://chat.example.org"]));
+    // The browser sees the refusal as a failed connection (1006).
+    assert_eq!(open_in_browser(&url), "closed: 1006");
+    assert!(
+        upgrades.try_recv().is_err(),
+        "the refused upgrade reached incoming()"
+    );
+}
