@@ -270,3 +270,55 @@ fn bind_errors_have_statuses_of_their_own() {
         assert_eq!(e.status(), Status::PermissionDenied, "{e}");
     }
 }
+
+#[test]
+fn an_unread_request_body_does_not_cost_the_client_its_answer() {
+    let server = Server::builder()
+        .http_requests(true)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let body = vec![b'x'; 256 << 10];
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    tcp.write_all(&body).unwrap();
+    // The server answers without reading the body, and its socket is
+    // closed when `respond` returns. Only then does the client read: had
+    // the close left the body unread, the kernel would have reset the
+    // connection, and the client would lose the answer with it.
+    let request = server.accept().unwrap();
+    request.respond(200, &[], "got it").unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)
+        .expect("the answer, then a clean close (not a reset)");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("got it"), "{answer}");
+}
+
+#[test]
+fn response_headers_must_be_visible_ascii_and_204_has_no_length() {
+    let server = Server::builder()
+        .http_requests(true)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let asking = thread::spawn(move || exchange(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let mut request = server.accept().unwrap();
+    let e = request
+        .response_header("Content-Disposition", "attachment; filename=résumé.pdf")
+        .expect_err("not ASCII");
+    assert_eq!(e.status(), Status::InvalidArgument, "{e}");
+    request
+        .respond(204, &[("Transfer-Encoding", "chunked")], "")
+        .unwrap();
+    let answer = asking.join().unwrap().to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 204"), "{answer}");
+    assert!(!answer.contains("content-length"), "{answer}");
+    assert!(!answer.contains("transfer-encoding"), "{answer}");
+}

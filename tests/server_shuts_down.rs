@@ -125,6 +125,23 @@ fn shutdown_ends_incoming_closes_every_connection_and_leaves_nothing() {
     drop(clients);
     serving.join().unwrap();
 
+    // A request undecided during a graceful shutdown is not waited for,
+    // and accepting it afterwards closes it with 1001 at once.
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let stop = server.shutdown_handle();
+    let connecting = thread::spawn(move || MessageWebSocket::connect(&url));
+    let undecided = server.accept().unwrap();
+    stop.shutdown_gracefully()
+        .expect("an undecided request is not waited for");
+    let late = undecided
+        .accept_message()
+        .expect("accepting it still works");
+    let client = connecting.join().unwrap().unwrap();
+    let end = client.recv_timeout(WAIT).expect_err("closed at once");
+    assert_eq!(end.close_frame().map(|f| f.code), Some(1001), "{end}");
+    drop((late, client, server));
+
     if proc_fs {
         // The timer thread may have started meanwhile and stays.
         let (threads, fds) = settle(baseline);

@@ -8,7 +8,7 @@ use super::*;
 /// Reads and checks one upgrade request (after the TLS handshake, for
 /// `wss://`), within the handshake timeout.
 /// The most headers a request may have.
-const MAX_HEADERS: usize = 64;
+const MAX_HEADERS: usize = 124; // as tungstenite's parser
 
 /// Parses a request head of any method (HTTP/1.0 or 1.1): `None` while
 /// incomplete.
@@ -299,20 +299,32 @@ pub(super) fn bad_request(peer: SocketAddr, reason: &str) -> Error {
 
 /// Answers with an HTTP error and closes; failures are only logged.
 pub(super) fn refuse(transport: &Transport, status: StatusCode, body: &str, deadline: Deadline) {
-    if let Err(e) = answer(transport, status, &[], body.as_bytes(), true, deadline) {
+    if let Err(e) = answer(
+        transport,
+        status,
+        &[],
+        body.as_bytes(),
+        true,
+        false,
+        deadline,
+    ) {
         debug!("cannot send HTTP {status}: {e}");
     }
 }
 
 /// Sends an HTTP response (`headers` beside `Content-Length`,
 /// `Connection: close` and a default `Content-Type`; `body` unless
-/// `with_body` is false, as for `HEAD`), then closes the sending half.
+/// `with_body` is false, as for `HEAD`, or the status has none), then
+/// closes the sending half. With `linger`, it then reads and discards
+/// what the client still sends (a request body), briefly, so that closing
+/// with unread bytes does not reset the connection and lose the response.
 pub(super) fn answer(
     transport: &Transport,
     status: StatusCode,
     headers: &[(http::HeaderName, HeaderValue)],
     body: &[u8],
     with_body: bool,
+    linger: bool,
     deadline: Deadline,
 ) -> io::Result<()> {
     let mut response = http::Response::new(());
@@ -321,13 +333,21 @@ pub(super) fn answer(
     for (name, value) in headers {
         all.append(name, value.clone());
     }
-    if !all.contains_key(http::header::CONTENT_TYPE) {
+    // The body is always sent whole, with its length.
+    all.remove(http::header::TRANSFER_ENCODING);
+    let bodiless = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    if !bodiless && !all.contains_key(http::header::CONTENT_TYPE) {
         all.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
     }
-    all.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if bodiless {
+        all.remove(http::header::CONTENT_LENGTH);
+    } else {
+        all.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let with_body = with_body && !bodiless;
     all.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     if status == StatusCode::UPGRADE_REQUIRED {
         all.insert("Sec-WebSocket-Version", HeaderValue::from_static("13"));
@@ -340,7 +360,29 @@ pub(super) fn answer(
     transport.queue_close_notify();
     let written = transport.write_all_by(&bytes, deadline);
     let _ = transport.shutdown_write();
+    if linger && written.is_ok() {
+        discard_until_closed(transport);
+    }
     written
+}
+
+/// How long, and how much, a lingering close reads before it gives up.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// Reads and drops what the client sends until it closes (bounded).
+fn discard_until_closed(transport: &Transport) {
+    let deadline = Deadline::after(LINGER);
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    while read < LINGER_BYTES && !deadline.has_passed() {
+        match transport.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => read += n,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 #[cfg(test)]

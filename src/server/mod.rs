@@ -113,7 +113,7 @@ impl Server {
         });
         let listener = match (listener, last) {
             (Some(l), _) => l,
-            (None, Some((a, e))) => return Err(Error::io(a, "binding", e)),
+            (None, Some((a, e))) => return Err(bind_error(a, e)),
             (None, None) => {
                 return Err(Error::InvalidArgument(
                     "cannot bind: no address given".into(),
@@ -218,6 +218,22 @@ impl Iterator for Incoming<'_> {
     }
 }
 
+/// Why `bind` failed, with a status of its own for the usual causes.
+fn bind_error(addr: SocketAddr, e: io::Error) -> Error {
+    let status = match e.kind() {
+        io::ErrorKind::AddrInUse => Status::AddressInUse,
+        io::ErrorKind::PermissionDenied => Status::PermissionDenied,
+        io::ErrorKind::AddrNotAvailable => Status::AddressNotAvailable,
+        _ => crate::error::io_status(&e),
+    };
+    Error::Io {
+        peer: addr.to_string(),
+        what: "binding".into(),
+        status,
+        source: Arc::new(e),
+    }
+}
+
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -261,6 +277,14 @@ fn accept_loop(
     requests: mpsc::Sender<Result<Request>>,
     served: Arc<Served>,
 ) {
+    /// However the acceptor ends (a panic too), `incoming()` sees the end.
+    struct EndsIncoming(Arc<Served>);
+    impl Drop for EndsIncoming {
+        fn drop(&mut self) {
+            self.0.shutdown();
+        }
+    }
+    let _ends = EndsIncoming(Arc::clone(&served));
     let slots = Arc::new(Slots::default());
     loop {
         slots.take(options.max_pending_handshakes);

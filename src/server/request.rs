@@ -153,7 +153,13 @@ impl Request {
     /// [`http_requests`](crate::ServerBuilder::http_requests)) and for
     /// upgrades alike (a 401 with `WWW-Authenticate`, a 302 with
     /// `Location`). `Content-Length` is set from the body, and
-    /// `Content-Type` to `text/plain; charset=utf-8` unless given.
+    /// `Content-Type` to `text/plain; charset=utf-8` unless given. A
+    /// request body is not read: it is discarded (for up to a second) so
+    /// that closing does not reset the connection.
+    ///
+    /// `Err` only for an invalid status or header; a client that went away
+    /// before the answer reached it is logged, not an error, so a loop
+    /// that answers with `?` does not end because of one client.
     ///
     /// ```no_run
     /// let server = wsock::Server::builder().http_requests(true).bind("127.0.0.1:8080")?;
@@ -180,16 +186,32 @@ impl Request {
             all.push(parse_header(name, value)?);
         }
         let with_body = self.http.method() != http::Method::HEAD;
+        let linger = self.has_body();
         let transport = self.transport.take().expect("a request is decided once");
-        answer(
+        let deadline = Deadline::after(self.options.handshake_timeout);
+        if let Err(e) = answer(
             &transport,
             code,
             &all,
             body.as_ref(),
             with_body,
-            Deadline::after(self.options.handshake_timeout),
-        )
-        .map_err(|e| Error::io(self.peer, format!("sending HTTP {status}"), e))
+            linger,
+            deadline,
+        ) {
+            debug!("cannot send HTTP {status} to {}: {e}", self.peer);
+        }
+        Ok(())
+    }
+
+    /// The client sent (or announced) more than the request's head.
+    fn has_body(&self) -> bool {
+        let headers = self.http.headers();
+        !self.tail.is_empty()
+            || headers.contains_key(http::header::TRANSFER_ENCODING)
+            || headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
     }
 
     /// Completes the handshake (101 Switching Protocols) and returns the
@@ -232,35 +254,42 @@ impl Request {
         }
     }
 
+    /// Answers a plain HTTP request that was to be accepted: 426.
+    fn upgrade_required(&mut self) -> Error {
+        let transport = self.transport.take().expect("a request is decided once");
+        let deadline = Deadline::after(self.options.handshake_timeout);
+        let body = "this is a WebSocket endpoint";
+        let mut headers = std::mem::take(&mut self.response_headers);
+        headers.push((http::header::UPGRADE, HeaderValue::from_static("websocket")));
+        let with_body = self.http.method() != http::Method::HEAD;
+        let status = StatusCode::UPGRADE_REQUIRED;
+        let (body, linger) = (body.as_bytes(), self.has_body());
+        let _ = answer(
+            &transport, status, &headers, body, with_body, linger, deadline,
+        );
+        bad_request(self.peer, "not a WebSocket upgrade request (answered 426)")
+    }
+
     fn upgrade(
         &mut self,
         sink: impl FnOnce(&Arc<engine::Engine>) -> Sink,
     ) -> Result<Arc<engine::Engine>> {
         let peer = self.peer;
         if !self.upgrade {
-            let transport = self.transport.take().expect("a request is decided once");
-            let deadline = Deadline::after(self.options.handshake_timeout);
-            let body = "this is a WebSocket endpoint";
-            let mut headers = std::mem::take(&mut self.response_headers);
-            headers.push((http::header::UPGRADE, HeaderValue::from_static("websocket")));
-            let status = StatusCode::UPGRADE_REQUIRED;
-            let _ = answer(
-                &transport,
-                status,
-                &headers,
-                body.as_bytes(),
-                true,
-                deadline,
-            );
-            return Err(bad_request(
-                peer,
-                "not a WebSocket upgrade request (answered 426)",
-            ));
+            return Err(self.upgrade_required());
         }
         let transport = self.transport.take().expect("a request is decided once");
         let mut response =
             create_response(&self.http).map_err(|e| bad_request(peer, &e.to_string()))?;
         for (name, value) in std::mem::take(&mut self.response_headers) {
+            // The handshake's own headers are wsock's to set.
+            let own = name == http::header::CONNECTION
+                || name == http::header::UPGRADE
+                || name.as_str().starts_with("sec-websocket-");
+            if own {
+                debug!("not adding {name} to the 101 for {peer}: the handshake sets it");
+                continue;
+            }
             response.headers_mut().append(name, value);
         }
         if let Some(p) = &self.protocol {
@@ -287,7 +316,10 @@ impl Request {
             Role::Server,
             Some(config),
         );
-        let served = self.slot.as_ref().map(|s| Arc::clone(s.served()));
+        let served = self.slot.as_mut().map(|s| {
+            s.connected();
+            Arc::clone(s.served())
+        });
         let engine = engine::start(
             transport,
             ws,
@@ -339,6 +371,15 @@ fn final_status(status: u16) -> Result<StatusCode> {
 fn parse_header(name: &str, value: &str) -> Result<(http::HeaderName, HeaderValue)> {
     let header_name = http::HeaderName::from_bytes(name.as_bytes())
         .map_err(|e| Error::InvalidArgument(format!("header name {name:?}: {e}")))?;
+    // Visible ASCII only: what HTTP/1.1 responses are written with.
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "header {name}: the value must be visible ASCII (percent-encode the rest)"
+        )));
+    }
     let header_value = HeaderValue::from_str(value)
         .map_err(|e| Error::InvalidArgument(format!("header {name}: {e}")))?;
     Ok((header_name, header_value))

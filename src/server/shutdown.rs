@@ -19,8 +19,11 @@ pub(super) struct Served {
     /// blocked there at shutdown.
     pub(super) requests: Mutex<mpsc::Receiver<Result<Request>>>,
     wake: Mutex<mpsc::Sender<Result<Request>>>,
-    /// Connections with a reader thread (or a request being decided).
+    /// Connection slots taken: connections with a reader thread, and
+    /// requests being decided.
     live: AtomicUsize,
+    /// Of those, the connections (a graceful shutdown waits for these).
+    connected: AtomicUsize,
     ended_lock: Mutex<()>,
     ended: Condvar,
     /// Every accepted connection, to close at a graceful shutdown.
@@ -43,6 +46,7 @@ impl Served {
             requests: Mutex::new(requests),
             wake: Mutex::new(wake),
             live: AtomicUsize::new(0),
+            connected: AtomicUsize::new(0),
             ended_lock: Mutex::new(()),
             ended: Condvar::new(),
             connections: Mutex::new(Vec::new()),
@@ -57,23 +61,35 @@ impl Served {
     /// Takes one of `max` connection slots; `None` at the limit.
     pub(super) fn take_slot(self: &Arc<Self>, max: usize) -> Option<ConnectionSlot> {
         if self.live.fetch_add(1, Ordering::SeqCst) >= max {
-            self.give_back();
+            self.give_back(false);
             return None;
         }
-        Some(ConnectionSlot(Arc::clone(self)))
+        Some(ConnectionSlot {
+            served: Arc::clone(self),
+            connected: false,
+        })
     }
 
-    fn give_back(&self) {
-        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+    fn give_back(&self, connected: bool) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        if connected && self.connected.fetch_sub(1, Ordering::SeqCst) == 1 {
             drop(crate::sync::lock(&self.ended_lock));
             self.ended.notify_all();
         }
     }
 
-    /// Remembers an accepted connection (forgetting those that are gone).
+    /// Remembers an accepted connection (forgetting those that are gone);
+    /// one accepted after a shutdown began is closed with 1001 at once.
     pub(super) fn accepted(&self, engine: &Arc<engine::Engine>) {
         let mut all = crate::sync::lock(&self.connections);
-        if all.len() >= 64 && all.len() >= 2 * self.live.load(Ordering::SeqCst) {
+        // A graceful shutdown sets `shut` before it takes the list: either
+        // it finds this connection there, or this sees `shut`.
+        if self.is_shut() {
+            drop(all);
+            let _ = engine.close(1001, GOING_AWAY, false);
+            return;
+        }
+        if all.len() >= 64 && all.len() >= 2 * self.connected.load(Ordering::SeqCst) {
             all.retain(|w| w.strong_count() > 0);
         }
         all.push(Arc::downgrade(engine));
@@ -89,6 +105,11 @@ impl Served {
             let _ = SockRef::from(&listener).shutdown(Shutdown::Both);
         }
         let _ = crate::sync::lock(&self.wake).send(Err(Error::ServerShutDown));
+        // Requests queued and not taken are answered now (503), unless a
+        // thread in `incoming()` holds the queue: it does so as it wakes.
+        if let Ok(requests) = self.requests.try_lock() {
+            while requests.try_recv().is_ok() {}
+        }
     }
 
     /// The next request for `incoming()`/`accept()`: an error with
@@ -124,9 +145,16 @@ impl Served {
     }
 }
 
+/// The reason of the 1001 a graceful shutdown closes with.
+const GOING_AWAY: &str = "the server is shutting down";
+
 /// A place among a server's `max_connections`; freed when dropped (by the
 /// connection's reader thread when it ends, or with an undecided request).
-pub(super) struct ConnectionSlot(Arc<Served>);
+pub(super) struct ConnectionSlot {
+    served: Arc<Served>,
+    /// The request became a connection (see [`ConnectionSlot::connected`]).
+    connected: bool,
+}
 
 impl fmt::Debug for ConnectionSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -136,13 +164,20 @@ impl fmt::Debug for ConnectionSlot {
 
 impl ConnectionSlot {
     pub(super) fn served(&self) -> &Arc<Served> {
-        &self.0
+        &self.served
+    }
+
+    /// The request is being accepted: from now on a graceful shutdown
+    /// waits for this slot (an undecided request it does not wait for).
+    pub(super) fn connected(&mut self) {
+        self.connected = true;
+        self.served.connected.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.give_back();
+        self.served.give_back(self.connected);
     }
 }
 
@@ -190,6 +225,8 @@ impl ShutdownHandle {
     /// reader thread has ended: within the close timeout, plus a little
     /// for the last ones to be cut. `Ok` when all have ended; a Timeout
     /// saying how many are left otherwise (they end by themselves soon).
+    /// A request accepted after this began is closed with 1001 at once;
+    /// one still undecided is not waited for.
     pub fn shutdown_gracefully(&self) -> Result<()> {
         self.shutdown();
         // Requests queued and not taken are answered 503 (a thread in
@@ -200,7 +237,7 @@ impl ShutdownHandle {
             .filter_map(|w| w.upgrade())
             .collect();
         for engine in &all {
-            let _ = engine.close(1001, "the server is shutting down", false);
+            let _ = engine.close(1001, GOING_AWAY, false);
         }
         drop(all);
         let budget = self
@@ -210,7 +247,7 @@ impl ShutdownHandle {
         let deadline = Deadline::after(budget);
         let mut guard = crate::sync::lock(&self.served.ended_lock);
         loop {
-            let left = self.served.live.load(Ordering::SeqCst);
+            let left = self.served.connected.load(Ordering::SeqCst);
             if left == 0 {
                 return Ok(());
             }
