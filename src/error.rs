@@ -32,6 +32,19 @@ pub enum Status {
     /// The server answered the upgrade request with this HTTP status instead
     /// of `101 Switching Protocols`.
     UnexpectedStatusCode(u16),
+    /// The server answered the upgrade request `401 Unauthorized`: it wants
+    /// credentials (see [`Error::header`] for its `WWW-Authenticate`).
+    Unauthorized,
+    /// The proxy answered `407 Proxy Authentication Required`: it wants
+    /// (other) credentials in the proxy URL.
+    ProxyAuthenticationRequired,
+    /// The proxy could not be reached, or refused to open the tunnel (an
+    /// HTTP answer other than 200 to CONNECT, a SOCKS failure code).
+    CannotConnectToProxy,
+    /// A redirect led from `wss://` to `ws://`, and was not followed.
+    HttpsToHttpOnRedirection,
+    /// More redirects than `max_redirects`.
+    TooManyRedirects,
     /// The server's handshake response was not a valid WebSocket upgrade
     /// (wrong accept key, missing headers, a subprotocol not offered).
     InvalidServerResponse,
@@ -146,7 +159,8 @@ pub enum Error {
     Connect {
         /// The URL being connected to.
         url: String,
-        /// [`Status::CannotConnect`] or [`Status::Timeout`].
+        /// [`Status::CannotConnect`], [`Status::CannotConnectToProxy`] or
+        /// [`Status::Timeout`].
         status: Status,
         /// Each address tried and what happened.
         detail: String,
@@ -163,14 +177,18 @@ pub enum Error {
         after: Duration,
     },
     /// The server answered the upgrade request with a status other than 101.
-    #[error("{url}: the server answered HTTP {code} instead of 101 Switching Protocols{}", body_suffix(.body))]
+    #[error("{url}: {} answered HTTP {code} instead of {}{}", if *.proxy { "the proxy" } else { "the server" }, if *.proxy { "200 to CONNECT" } else { "101 Switching Protocols" }, body_suffix(.body))]
     UnexpectedStatus {
         /// The URL being connected to.
         url: String,
         /// The HTTP status code.
         code: u16,
-        /// The start of the response body, if it had one.
+        /// The response body (up to 64 KiB, as text), if it had one.
         body: Option<String>,
+        /// The response's headers, as (lower-case name, value).
+        headers: Vec<(String, String)>,
+        /// The answer came from the proxy (to CONNECT), not the server.
+        proxy: bool,
     },
     /// The opening handshake failed for a reason other than the status code.
     #[error("{peer}: WebSocket handshake failed: {reason}")]
@@ -249,8 +267,15 @@ pub enum Error {
 }
 
 fn body_suffix(body: &Option<String>) -> String {
-    match body {
-        Some(b) if !b.is_empty() => format!(": {b:?}"),
+    match body.as_deref().map(str::trim) {
+        Some(b) if !b.is_empty() => {
+            let mut end = b.len().min(200);
+            while !b.is_char_boundary(end) {
+                end -= 1;
+            }
+            let more = if end < b.len() { "..." } else { "" };
+            format!(": {:?}{more}", &b[..end])
+        }
         _ => String::new(),
     }
 }
@@ -271,6 +296,13 @@ impl Error {
             Error::Resolve { .. } => Status::HostNameNotResolved,
             Error::Connect { status, .. } => *status,
             Error::Timeout { .. } => Status::Timeout,
+            Error::UnexpectedStatus {
+                code: 407,
+                proxy: true,
+                ..
+            } => Status::ProxyAuthenticationRequired,
+            Error::UnexpectedStatus { proxy: true, .. } => Status::CannotConnectToProxy,
+            Error::UnexpectedStatus { code: 401, .. } => Status::Unauthorized,
             Error::UnexpectedStatus { code, .. } => Status::UnexpectedStatusCode(*code),
             Error::Handshake { status, .. } => *status,
             Error::Closed { .. } => Status::Closed,
@@ -281,6 +313,19 @@ impl Error {
             Error::Resource { .. } => Status::ResourceExhausted,
             Error::QueueFull => Status::QueueFull,
             Error::ServerShutDown => Status::ServerShutDown,
+        }
+    }
+
+    /// A header of the HTTP answer that refused the upgrade (names are
+    /// case-insensitive): `WWW-Authenticate` after a 401, `Location`,
+    /// `Retry-After`. `None` for other errors.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            Error::UnexpectedStatus { headers, .. } => headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+            _ => None,
         }
     }
 
@@ -307,6 +352,9 @@ impl Error {
             }
             Status::CannotConnect => io::ErrorKind::ConnectionRefused,
             Status::QueueFull => io::ErrorKind::WouldBlock,
+            Status::AddressInUse => io::ErrorKind::AddrInUse,
+            Status::PermissionDenied => io::ErrorKind::PermissionDenied,
+            Status::AddressNotAvailable => io::ErrorKind::AddrNotAvailable,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, self)
@@ -347,9 +395,6 @@ pub(crate) fn io_status(err: &io::Error) -> Status {
         ConnectionAborted | NotConnected => Status::ConnectionAborted,
         TimedOut | WouldBlock => Status::Timeout,
         ConnectionRefused => Status::CannotConnect,
-        AddrInUse => Status::AddressInUse,
-        PermissionDenied => Status::PermissionDenied,
-        AddrNotAvailable => Status::AddressNotAvailable,
         _ => Status::Unknown,
     }
 }

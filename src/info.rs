@@ -35,6 +35,13 @@ pub struct Info {
     /// what [`try_send`](crate::MessageWebSocket::try_send) and broadcasts
     /// left waiting, bounded by `outbound_queue_limit`.
     pub queued_bytes: u64,
+    /// The headers of the server's `101 Switching Protocols`, as
+    /// (lower-case name, value), on the client side (empty on the server
+    /// side): a cookie it set, its name, what it negotiated.
+    pub response_headers: Vec<(String, String)>,
+    /// The proxy the connection goes through (its URL, password hidden),
+    /// on the client side.
+    pub proxy: Option<String>,
     /// The TLS session (version, cipher suite, server name, the peer's
     /// certificates) on a `wss://` connection; `None` on plain `ws://`.
     pub tls: Option<crate::TlsInfo>,

@@ -292,6 +292,12 @@ impl MessageWebSocket {
 
     /// Like [`recv`](Self::recv), but gives up after `timeout` with an error
     /// of status [`Timeout`](crate::Status::Timeout); the connection stays usable.
+    ///
+    /// A connection that ended because of a deadline (a keepalive pong that
+    /// never came) also reports status `Timeout`. To tell "nothing yet"
+    /// from "the end" by the result's shape, use
+    /// [`recv_for`](Self::recv_for): `Ok(None)` is nothing yet, `Err` is
+    /// always the end.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
         match self.next(Wait::For(timeout))? {
             Some(m) => Ok(m),
@@ -305,9 +311,32 @@ impl MessageWebSocket {
         }
     }
 
-    /// Returns a message if one is already queued, `Ok(None)` if none is.
+    /// Returns a message if one is already queued, `Ok(None)` if none is;
+    /// `Err` only when the connection has ended.
     pub fn try_recv(&self) -> Result<Option<Message>> {
         self.next(Wait::No)
+    }
+
+    /// Waits up to `timeout` for a message: `Ok(None)` if none came (the
+    /// connection lives on), `Err` only when the connection has ended. The
+    /// same shape as [`try_recv`](Self::try_recv) (and as
+    /// [`Hub::recv_timeout`](crate::Hub::recv_timeout)'s `Option`), so a
+    /// loop tells "nothing yet" from "the end" without looking at a status.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let server = wsock::Server::bind("127.0.0.1:0")?;
+    /// # let url = format!("ws://{}/", server.local_addr()?);
+    /// # std::thread::spawn(move || { let ws = server.accept()?.accept_message()?; ws.recv() });
+    /// let ws = wsock::MessageWebSocket::connect(&url)?;
+    /// match ws.recv_for(Duration::from_millis(50))? {
+    ///     Some(message) => println!("got {message:?}"),
+    ///     None => println!("nothing yet; the connection is still open"),
+    /// }
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn recv_for(&self, timeout: Duration) -> Result<Option<Message>> {
+        self.next(Wait::For(timeout))
     }
 
     pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {

@@ -359,3 +359,38 @@ fn close_ends_the_connection_with_a_peer_that_keeps_sending() {
     let _ = done.send(());
     peer.join().unwrap();
 }
+
+#[test]
+fn recv_for_tells_nothing_yet_from_a_keepalive_end() {
+    // A silent peer: nothing comes, then keepalive (0.2 s + 0.5 s) ends it.
+    // recv_timeout says Timeout both times; recv_for says None, then Err.
+    let (done, finished) = mpsc::channel::<()>();
+    let (url, peer) = silent_peer(finished);
+    let client = MessageWebSocket::builder()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .pong_timeout(Some(Duration::from_millis(500)))
+        .connect(&url)
+        .expect("connect");
+    assert!(
+        client
+            .recv_for(Duration::from_millis(50))
+            .unwrap()
+            .is_none(),
+        "nothing yet is Ok(None)"
+    );
+    let deadline = Instant::now() + WAIT;
+    let end = loop {
+        assert!(Instant::now() < deadline, "keepalive never ended it");
+        match client.recv_for(Duration::from_millis(100)) {
+            Ok(None) => {}
+            Ok(Some(m)) => panic!("a silent peer sent {m:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(end.status(), Status::Timeout, "{end}");
+    assert!(end.to_string().contains("pong"), "{end}");
+    // And it stays the end.
+    assert!(client.recv_for(Duration::from_millis(10)).is_err());
+    done.send(()).unwrap();
+    peer.join().unwrap();
+}

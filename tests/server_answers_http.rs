@@ -159,7 +159,11 @@ fn the_101_carries_the_headers_added_before_accepting() {
 fn respond_answers_an_upgrade_with_any_status_and_headers() {
     let addr = http_server();
     let e = MessageWebSocket::connect(&format!("ws://{addr}/private")).unwrap_err();
-    assert_eq!(e.status(), Status::UnexpectedStatusCode(401), "{e}");
+    assert_eq!(e.status(), Status::Unauthorized, "{e}");
+    assert_eq!(
+        e.header("WWW-Authenticate"),
+        Some("Basic realm=\"members\"")
+    );
     let answer = exchange(addr, &upgrade_request("/private", ""));
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(

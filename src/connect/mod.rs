@@ -1,5 +1,12 @@
-//! Connecting a client: URL → addresses → TCP (socket2) → HTTP upgrade
-//! (tungstenite's client handshake), all within one connect budget.
+//! Connecting a client: URL → addresses → TCP (socket2) → TLS → the HTTP
+//! upgrade (`handshake.rs`), following redirects, all within one connect
+//! budget. Run by the thread that calls `connect`.
+//!
+//! Secrets never leave: URLs are shown with their password as `***`
+//! ([`Target::shown`]), and the credentials go only into the request.
+
+mod handshake;
+pub(crate) mod proxy;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -7,18 +14,15 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::client::ClientHandshake;
-use tungstenite::handshake::HandshakeError;
-use tungstenite::http::HeaderValue;
-use tungstenite::protocol::Role;
+use tungstenite::protocol::{Role, WebSocket};
 use url::Url;
 
 use crate::engine::{self, Engine, Event, Pipe, Sink};
 use crate::error::{Error, Result, Status};
-use crate::options::Options;
+use crate::options::{Credentials, Options};
 use crate::time::Deadline;
 use crate::transport::Transport;
+use handshake::Answer;
 
 /// Longest single blocking step of the handshake; the budget is checked between.
 const HANDSHAKE_SLICE: Duration = Duration::from_millis(250);
@@ -30,11 +34,38 @@ pub(crate) struct Target {
     pub secure: bool,
     pub host: String,
     pub port: u16,
+    /// The URL as errors and logs show it: its password as `***`.
+    pub shown: String,
+    /// The URL's userinfo, percent-decoded.
+    pub credentials: Option<Credentials>,
+}
+
+/// `raw` with whatever sits between `scheme://user:` and `@` as `***`,
+/// for a URL too broken to parse.
+fn redact_raw(raw: &str) -> String {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return raw.to_owned();
+    };
+    let authority_end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    let authority = &raw[start..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return raw.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let hidden = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        user.to_owned()
+    };
+    format!("{}{hidden}{}", &raw[..start], &raw[start + at..])
 }
 
 pub(crate) fn parse_url(raw: &str) -> Result<Target> {
     let invalid = |reason: &str| Error::InvalidUrl {
-        url: raw.to_owned(),
+        url: redact_raw(raw),
         reason: reason.to_owned(),
     };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
@@ -43,7 +74,7 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
         "wss" if cfg!(feature = "tls") => true,
         "wss" => {
             return Err(Error::Unsupported {
-                url: raw.to_owned(),
+                url: redact_raw(raw),
                 reason: "wss:// needs TLS: build wsock with its `tls` feature (on by default)"
                     .into(),
             })
@@ -66,11 +97,31 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
     let port = url
         .port_or_known_default()
         .ok_or_else(|| invalid("the URL has no port"))?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials =
+        (!url.username().is_empty() || url.password().is_some()).then(|| Credentials {
+            user: decode(url.username()),
+            password: url.password().map(decode).unwrap_or_default(),
+        });
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    // Credentials go in a header, never in the request line.
+    let mut url = url;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     Ok(Target {
         url,
         secure,
         host,
         port,
+        shown: shown.to_string(),
+        credentials,
     })
 }
 
@@ -79,58 +130,128 @@ pub(crate) fn connect(
     raw_url: &str,
     options: Arc<Options>,
 ) -> Result<(Arc<Engine>, mpsc::Receiver<Event>)> {
-    let target = parse_url(raw_url)?;
     let deadline = Deadline::after(options.connect_timeout);
-    let url = target.url.as_str().to_owned();
-    let addrs = resolve(&target.host, target.port, options.max_addresses)?;
-    let tcp = connect_tcp(&addrs, deadline, &url, options.connect_timeout)?;
-    tcp.set_nodelay(options.no_delay)
-        .map_err(|e| Error::io(&url, "setting TCP_NODELAY", e))?;
-    let transport = if target.secure {
-        secure(tcp, &target.host, &options, deadline, &url)?
-    } else {
-        Transport::plain(tcp).map_err(|e| Error::io(&url, "preparing the socket", e))?
-    };
-
-    let request = upgrade_request(raw_url, &url, &options)?;
-    let config = engine::protocol_config(&options);
-    let mut mid = ClientHandshake::start(Pipe::direct(transport), request, Some(config))
-        .map_err(|e| handshake_error(&url, e))?;
-    let (ws, response) = loop {
-        match mid.handshake() {
-            Ok(done) => break done,
-            Err(HandshakeError::Interrupted(m)) => {
-                if deadline.has_passed() {
-                    return Err(Error::Timeout {
-                        what: format!("the opening handshake with {url}"),
-                        after: options.connect_timeout,
-                    });
-                }
-                mid = m;
-            }
-            Err(HandshakeError::Failure(e)) => return Err(handshake_error(&url, e)),
+    let mut target = parse_url(raw_url)?;
+    let mut credentials = target
+        .credentials
+        .clone()
+        .or_else(|| options.credentials.clone());
+    let mut redirects = 0;
+    let mut via = proxy::choose(&target, &options)?;
+    let (transport, head, protocol, tail) = loop {
+        let transport = open(&target, via.as_ref(), &options, deadline)?;
+        let answer = handshake::upgrade(
+            &transport,
+            &target,
+            &options,
+            credentials.as_ref(),
+            deadline,
+        )?;
+        let location = match answer {
+            Answer::Upgraded {
+                head,
+                protocol,
+                tail,
+            } => break (transport, head, protocol, tail),
+            Answer::Redirect(location) => location,
+        };
+        drop(transport);
+        redirects += 1;
+        let next = redirect_target(&target, &location, redirects, &options)?;
+        // Credentials go to the host they were given for, or come anew.
+        if next.credentials.is_some() {
+            credentials = next.credentials.clone();
+        } else if (next.host.as_str(), next.port) != (target.host.as_str(), target.port) {
+            credentials = None;
         }
+        log::debug!("{} redirects to {}", target.shown, next.shown);
+        target = next;
+        via = proxy::choose(&target, &options)?;
     };
-    let protocol = response
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let (ws, transport) = engine::after_client_handshake(ws, config);
-    let transport = transport.expect("the handshake ran over the transport");
     let _ = transport.set_read_timeout(None);
+    let config = engine::protocol_config(&options);
+    let ws = WebSocket::from_raw_socket(Pipe::memory(tail), Role::Client, Some(config));
     let (tx, rx) = mpsc::channel();
     let shared = engine::start(
         transport,
         ws,
         Role::Client,
         options,
-        url,
+        target.shown,
         protocol,
         |_| Sink::Socket(tx),
         None,
     )?;
+    shared.set_client_facts(head.headers, via.map(|p| p.shown));
     Ok((shared, rx))
+}
+
+/// Where a redirect leads: `location` resolved against the URL, `http`
+/// and `https` read as `ws` and `wss`; refused from `wss` to `ws` and
+/// beyond `max_redirects`.
+fn redirect_target(
+    from: &Target,
+    location: &str,
+    count: usize,
+    options: &Options,
+) -> Result<Target> {
+    if count > options.max_redirects {
+        return Err(Error::Handshake {
+            peer: from.shown.clone(),
+            status: Status::TooManyRedirects,
+            reason: format!(
+                "more than {} redirects (max_redirects); the last to {location:?}",
+                options.max_redirects
+            ),
+        });
+    }
+    let mut next = from.url.join(location).map_err(|e| Error::Handshake {
+        peer: from.shown.clone(),
+        status: Status::InvalidServerResponse,
+        reason: format!("a redirect to {location:?}, which is not a URL: {e}"),
+    })?;
+    let scheme = match next.scheme() {
+        "http" => Some("ws"),
+        "https" => Some("wss"),
+        _ => None,
+    };
+    if let Some(s) = scheme {
+        let _ = next.set_scheme(s);
+    }
+    let next = parse_url(next.as_str())?;
+    if from.secure && !next.secure {
+        return Err(Error::Handshake {
+            peer: from.shown.clone(),
+            status: Status::HttpsToHttpOnRedirection,
+            reason: format!("a redirect from wss:// to {}, not followed", next.shown),
+        });
+    }
+    Ok(next)
+}
+
+/// Resolves, connects (through `proxy`, if one) and (for `wss://`) does
+/// the TLS handshake.
+fn open(
+    target: &Target,
+    proxy: Option<&proxy::Proxy>,
+    options: &Options,
+    deadline: Deadline,
+) -> Result<Transport> {
+    let shown = &target.shown;
+    let tcp = match proxy {
+        Some(p) => proxy::tunnel(p, target, options, deadline)?,
+        None => {
+            let addrs = resolve(&target.host, target.port, options.max_addresses)?;
+            connect_tcp(&addrs, deadline, shown, options.connect_timeout)?
+        }
+    };
+    tcp.set_nodelay(options.no_delay)
+        .map_err(|e| Error::io(shown, "setting TCP_NODELAY", e))?;
+    if target.secure {
+        secure(tcp, &target.host, options, deadline, shown)
+    } else {
+        Transport::plain(tcp).map_err(|e| Error::io(shown, "preparing the socket", e))
+    }
 }
 
 /// The addresses of `host` (at most `max`), or why there are none.
@@ -151,35 +272,6 @@ fn resolve(host: &str, port: u16, max: usize) -> Result<Vec<SocketAddr>> {
         )));
     }
     Ok(addrs)
-}
-
-/// The upgrade request: tungstenite's, with the subprotocols offered and
-/// the caller's headers.
-fn upgrade_request(
-    raw_url: &str,
-    url: &str,
-    options: &Options,
-) -> Result<tungstenite::handshake::client::Request> {
-    let mut request = url.into_client_request().map_err(|e| Error::InvalidUrl {
-        url: raw_url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let headers = request.headers_mut();
-    if !options.protocols.is_empty() {
-        let offered = options.protocols.join(", ");
-        let value = HeaderValue::from_str(&offered)
-            .map_err(|e| Error::InvalidArgument(format!("subprotocols {offered:?}: {e}")))?;
-        headers.insert("Sec-WebSocket-Protocol", value);
-    }
-    for (name, value) in &options.headers {
-        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| Error::InvalidArgument(format!("header name {name:?}: {e}")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|e| Error::InvalidArgument(format!("header {name}: {e}")))?;
-        headers.append(name, value);
-    }
-
-    Ok(request)
 }
 
 /// The TLS handshake of a `wss://` connection.
@@ -274,46 +366,6 @@ fn connect_tcp(
         detail,
         source: last.map(Arc::new),
     })
-}
-
-/// Classifies a failed client handshake.
-fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
-    match e {
-        tungstenite::Error::Http(response) => {
-            let body = response.body().as_ref().map(|b| {
-                let text = String::from_utf8_lossy(&b[..b.len().min(200)]);
-                text.trim().to_owned()
-            });
-            Error::UnexpectedStatus {
-                url: url.to_owned(),
-                code: response.status().as_u16(),
-                body,
-            }
-        }
-        tungstenite::Error::Io(e) => Error::io(url, "during the opening handshake", e),
-        tungstenite::Error::Url(e) => Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        },
-        tungstenite::Error::ConnectionClosed
-        | tungstenite::Error::AlreadyClosed
-        | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) => {
-            Error::Io {
-                peer: url.to_owned(),
-                what: "during the opening handshake".into(),
-                status: Status::ConnectionReset,
-                source: Arc::new(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "the server closed the connection",
-                )),
-            }
-        }
-        other => Error::Handshake {
-            peer: url.to_owned(),
-            status: Status::InvalidServerResponse,
-            reason: other.to_string(),
-        },
-    }
 }
 
 #[cfg(test)]

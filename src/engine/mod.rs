@@ -94,7 +94,7 @@ mod send;
 mod wire;
 
 // The rooms share one set of names: each file opens with `use super::*`.
-pub(crate) use protocol::{after_client_handshake, protocol_config, Pipe};
+pub(crate) use protocol::{protocol_config, Pipe};
 #[cfg(test)]
 pub(crate) use queue::ENCODED;
 pub(crate) use queue::{NotQueued, SharedFrame};
@@ -214,6 +214,8 @@ pub(crate) struct Engine {
     /// The URL (client) or the peer's address (server), for error messages.
     peer: String,
     pub(crate) protocol: Option<String>,
+    /// The headers of the server's 101 and the proxy (client side).
+    response_headers: std::sync::OnceLock<(Vec<(String, String)>, Option<String>)>,
     proto: Mutex<WebSocket<Pipe>>,
     read_slot: Mutex<ReadSlot>,
     read_slot_changed: Condvar,
@@ -292,6 +294,7 @@ pub(crate) fn start(
         options,
         peer,
         protocol,
+        response_headers: std::sync::OnceLock::new(),
         proto: Mutex::new(ws),
         read_slot: Mutex::new(ReadSlot {
             state: Some(read_state),
@@ -358,6 +361,12 @@ impl Engine {
         self.transport.tls_info()
     }
 
+    /// Records the headers of the server's 101 and the proxy gone through
+    /// (once, before the socket is handed out).
+    pub(crate) fn set_client_facts(&self, headers: Vec<(String, String)>, proxy: Option<String>) {
+        let _ = self.response_headers.set((headers, proxy));
+    }
+
     /// The Information: addresses, subprotocol, counters, TLS.
     pub(crate) fn info(&self) -> Info {
         Info {
@@ -374,6 +383,12 @@ impl Engine {
                 us => Some(Duration::from_micros(us)),
             },
             queued_bytes: self.queued_bytes(),
+            response_headers: self
+                .response_headers
+                .get()
+                .map(|(h, _)| h.clone())
+                .unwrap_or_default(),
+            proxy: self.response_headers.get().and_then(|(_, p)| p.clone()),
             tls: self.tls_info(),
         }
     }

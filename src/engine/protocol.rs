@@ -8,38 +8,21 @@
 
 use super::*;
 
-/// The in-memory stream tungstenite reads from and writes to.
-///
-/// During the client's opening handshake it passes calls through to the
-/// transport (`direct`), but hands tungstenite the response only up to the
-/// end of its head: whatever the server sent after it (the first frames)
-/// stays in `input`, for a protocol state built afresh with
-/// [`WebSocket::from_raw_socket`] (tungstenite's handshake builds its
-/// `WebSocket` with a read buffer of no reserved capacity, which costs
-/// allocations on every frame). Afterwards it only serves bytes the reader
-/// thread has read, and collects encoded bytes in the outbox.
+/// The in-memory stream tungstenite reads from and writes to: it serves
+/// the bytes a reader took off the socket (starting with those that came
+/// with the opening handshake), and collects what tungstenite encodes for
+/// the outbox. Both sides do their handshakes themselves (`connect/`,
+/// `server/`) and build the protocol state with
+/// [`WebSocket::from_raw_socket`] over it.
 #[derive(Debug, Default)]
 pub(crate) struct Pipe {
-    pub(super) direct: Option<Transport>,
     pub(super) input: Vec<u8>,
     pub(super) input_len: usize,
     pub(super) input_pos: usize,
     pub(super) eof: bool,
     pub(super) outbox: Vec<u8>,
-    /// How much of "\r\n\r\n" the handshake bytes served so far end with.
-    pub(super) head_matched: u8,
-    /// Handshake bytes past the end of the head were served (then the
-    /// handshake's own `WebSocket` must be kept: it holds them).
-    pub(super) overshot: bool,
 }
 impl Pipe {
-    pub(crate) fn direct(transport: Transport) -> Pipe {
-        Pipe {
-            direct: Some(transport),
-            ..Pipe::default()
-        }
-    }
-
     /// A pipe whose input starts with `tail` (bytes read with the handshake).
     pub(crate) fn memory(tail: Vec<u8>) -> Pipe {
         Pipe {
@@ -48,59 +31,9 @@ impl Pipe {
             ..Pipe::default()
         }
     }
-
-    /// Ends pass-through mode, returning the transport.
-    pub(crate) fn take_transport(&mut self) -> Option<Transport> {
-        self.direct.take()
-    }
-
-    /// Serves handshake bytes from the transport, stopping at the end of
-    /// the head.
-    pub(super) fn read_head(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input_pos == self.input_len {
-            let Some(t) = &self.direct else {
-                return Ok(0);
-            };
-            self.input.resize(PROTOCOL_READ_CHUNK, 0);
-            let n = t.read(&mut self.input)?;
-            self.input_len = n;
-            self.input_pos = 0;
-            if n == 0 {
-                return Ok(0);
-            }
-        }
-        let available = &self.input[self.input_pos..self.input_len];
-        let mut n = 0;
-        for &b in available.iter().take(buf.len()) {
-            n += 1;
-            if self.head_matched == 4 {
-                self.overshot = true;
-                continue;
-            }
-            let expected = if self.head_matched % 2 == 0 {
-                b'\r'
-            } else {
-                b'\n'
-            };
-            self.head_matched = if b == expected {
-                self.head_matched + 1
-            } else {
-                u8::from(b == b'\r')
-            };
-            if self.head_matched == 4 {
-                break;
-            }
-        }
-        buf[..n].copy_from_slice(&available[..n]);
-        self.input_pos += n;
-        Ok(n)
-    }
 }
 impl Read for Pipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.direct.is_some() {
-            return self.read_head(buf);
-        }
         let available = &self.input[self.input_pos..self.input_len];
         if available.is_empty() {
             return if self.eof {
@@ -117,10 +50,6 @@ impl Read for Pipe {
 }
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(t) = &self.direct {
-            let mut t = t;
-            return t.write(buf);
-        }
         self.outbox.extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -128,24 +57,6 @@ impl Write for Pipe {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-/// The protocol state for a connection whose client handshake ran over
-/// `ws`'s pipe: afresh, with the bytes that followed the response head,
-/// unless tungstenite already holds some of them.
-pub(crate) fn after_client_handshake(
-    mut ws: WebSocket<Pipe>,
-    config: WebSocketConfig,
-) -> (WebSocket<Pipe>, Option<Transport>) {
-    let mut pipe = std::mem::take(ws.get_mut());
-    let transport = pipe.take_transport();
-    if pipe.overshot {
-        *ws.get_mut() = pipe;
-        return (ws, transport);
-    }
-    (
-        WebSocket::from_raw_socket(pipe, Role::Client, Some(config)),
-        transport,
-    )
 }
 /// tungstenite's settings for our options.
 pub(crate) fn protocol_config(options: &Options) -> WebSocketConfig {

@@ -357,8 +357,11 @@ pub(super) fn answer(
     if with_body {
         bytes.extend_from_slice(body);
     }
-    transport.queue_close_notify();
-    let written = transport.write_all_by(&bytes, deadline);
+    // The answer, then (TLS) close_notify: rustls sends no data after it.
+    let written = transport.write_all_by(&bytes, deadline).and_then(|()| {
+        transport.queue_close_notify();
+        transport.write_all_by(&[], deadline)
+    });
     let _ = transport.shutdown_write();
     if linger && written.is_ok() {
         discard_until_closed(transport);

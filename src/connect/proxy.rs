@@ -1,0 +1,548 @@
+//! Proxies: which one (the `proxy` option, or the conventional environment
+//! with `no_proxy`), and the tunnel through it: HTTP `CONNECT` (RFC 9110
+//! 9.3.6) or SOCKS5 (RFC 1928, with the user and password of RFC 1929),
+//! inside the connect budget.
+//!
+//! The SOCKS5 exchange is written here (some 80 lines) rather than taken
+//! from the `socks` crate: that crate connects with its own blocking calls
+//! and timeouts, so the connect budget could not cover the exchange, and
+//! its errors would not say which step the proxy refused.
+//!
+//! Run by the connecting thread.
+
+use std::io::{Read, Write};
+
+use super::handshake::{basic, read_head_with, Head};
+use super::*;
+
+/// A proxy to go through.
+#[derive(Debug, Clone)]
+pub(crate) struct Proxy {
+    pub kind: Kind,
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<Credentials>,
+    /// The proxy URL as shown: its password as `***`.
+    pub shown: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// HTTP `CONNECT`.
+    Http,
+    /// SOCKS5; `remote_dns`: the proxy resolves the name (`socks5h://`).
+    Socks5 { remote_dns: bool },
+}
+
+/// What the `proxy` option says.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Choice {
+    /// The conventional environment variables (the default).
+    #[default]
+    Environment,
+    None,
+    Url(String),
+}
+
+/// Parses a proxy URL (`http://`, `socks5://`, `socks5h://`; a bare
+/// `host:port` is `http://`).
+pub(crate) fn parse(raw: &str) -> Result<Proxy> {
+    let with_scheme = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("http://{raw}")
+    };
+    let invalid =
+        |reason: &str| Error::InvalidArgument(format!("proxy {}: {reason}", redact_raw(raw)));
+    let url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
+    let (kind, default_port) = match url.scheme() {
+        "http" => (Kind::Http, 80),
+        "socks5" => (Kind::Socks5 { remote_dns: false }, 1080),
+        "socks5h" => (Kind::Socks5 { remote_dns: true }, 1080),
+        "https" => {
+            return Err(invalid(
+                "https:// proxies (TLS to the proxy) are not supported yet; use http://",
+            ))
+        }
+        other => {
+            return Err(invalid(&format!(
+                "the scheme {other}: is not http, socks5 or socks5h"
+            )))
+        }
+    };
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err(invalid("no host")),
+    };
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = (!url.username().is_empty()).then(|| Credentials {
+        user: decode(url.username()),
+        password: url.password().map(decode).unwrap_or_default(),
+    });
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    Ok(Proxy {
+        kind,
+        host,
+        port: url.port().unwrap_or(default_port),
+        credentials,
+        shown: shown.to_string(),
+    })
+}
+
+/// The proxy for `target`: the option's, or the environment's.
+pub(crate) fn choose(target: &Target, options: &Options) -> Result<Option<Proxy>> {
+    match &options.proxy {
+        Choice::None => Ok(None),
+        Choice::Url(raw) => parse(raw).map(Some),
+        Choice::Environment => from_environment(target, &|name| std::env::var(name).ok())
+            .map(|raw| parse(&raw))
+            .transpose(),
+    }
+}
+
+/// The proxy URL the environment gives for `target`, as Python websockets
+/// and curl read it: `wss_proxy` then `https_proxy` for `wss://`,
+/// `ws_proxy` then `http_proxy` for `ws://`, then `all_proxy`; each in
+/// lower case, then upper case; none if `no_proxy` covers the host, or
+/// the host is this machine (`localhost`, a loopback address).
+pub(crate) fn from_environment(
+    target: &Target,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let get = |name: &str| {
+        env(name)
+            .or_else(|| env(&name.to_ascii_uppercase()))
+            .filter(|v| !v.trim().is_empty())
+    };
+    let names: &[&str] = if target.secure {
+        &["wss_proxy", "https_proxy", "all_proxy"]
+    } else {
+        &["ws_proxy", "http_proxy", "all_proxy"]
+    };
+    let proxy = names.iter().find_map(|n| get(n))?;
+    if is_loopback(&target.host) {
+        return None;
+    }
+    if let Some(list) = get("no_proxy") {
+        if bypassed(&list, &target.host, target.port) {
+            return None;
+        }
+    }
+    Some(proxy)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a `no_proxy` list covers `host:port`: `*` covers all; an entry
+/// covers its host and every subdomain (`example.org`, `.example.org`),
+/// an IP address only itself, and with `:port` only that port.
+pub(crate) fn bypassed(list: &str, host: &str, port: u16) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            let entry = entry.to_ascii_lowercase();
+            let (name, entry_port) = match entry.rsplit_once(':') {
+                Some((n, p)) if !n.contains(':') || n.ends_with(']') => {
+                    (n.to_owned(), p.parse::<u16>().ok())
+                }
+                _ => (entry.clone(), None),
+            };
+            if entry_port.is_some_and(|p| p != port) {
+                return false;
+            }
+            let name = name.trim_start_matches("*.").trim_start_matches('.');
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            host == name || host.ends_with(&format!(".{name}"))
+        })
+}
+
+/// Opens a TCP connection to `target` through `proxy`, within the budget.
+pub(crate) fn tunnel(
+    proxy: &Proxy,
+    target: &Target,
+    options: &Options,
+    deadline: Deadline,
+) -> Result<TcpStream> {
+    let unreachable = |e: Error| Error::Connect {
+        url: target.shown.clone(),
+        status: if e.status() == Status::Timeout {
+            Status::Timeout
+        } else {
+            Status::CannotConnectToProxy
+        },
+        detail: format!("cannot reach the proxy {}: {e}", proxy.shown),
+        source: None,
+    };
+    let addrs = resolve(&proxy.host, proxy.port, options.max_addresses).map_err(unreachable)?;
+    let tcp = connect_tcp(&addrs, deadline, &proxy.shown, options.connect_timeout)
+        .map_err(unreachable)?;
+    tcp.set_nodelay(options.no_delay)
+        .map_err(|e| Error::io(&proxy.shown, "setting TCP_NODELAY", e))?;
+    match proxy.kind {
+        Kind::Http => http_connect(&tcp, proxy, target, options, deadline)?,
+        Kind::Socks5 { remote_dns } => socks5(&tcp, proxy, target, remote_dns, options, deadline)?,
+    }
+    let _ = tcp.set_read_timeout(None);
+    let _ = tcp.set_write_timeout(None);
+    Ok(tcp)
+}
+
+/// `CONNECT host:port`, answered 2xx.
+fn http_connect(
+    tcp: &TcpStream,
+    proxy: &Proxy,
+    target: &Target,
+    options: &Options,
+    deadline: Deadline,
+) -> Result<()> {
+    let authority = if target.host.contains(':') {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(c) = &proxy.credentials {
+        request.push_str(&format!("Proxy-Authorization: {}\r\n", basic(c)));
+    }
+    request.push_str("\r\n");
+    write_by(tcp, request.as_bytes(), deadline, proxy, options)?;
+    let mut reader = tcp;
+    let (head, buf, used): (Head, Vec<u8>, usize) = read_head_with(
+        &mut |buf: &mut [u8], wait: Duration| {
+            reader.set_read_timeout(Some(wait))?;
+            reader.read(buf)
+        },
+        &proxy.shown,
+        options,
+        deadline,
+    )?;
+    if (200..300).contains(&head.code) {
+        if buf.len() > used {
+            return Err(Error::Handshake {
+                peer: proxy.shown.clone(),
+                status: Status::CannotConnectToProxy,
+                reason: "the proxy sent bytes after its answer to CONNECT".into(),
+            });
+        }
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&buf[used..]).into_owned();
+    Err(Error::UnexpectedStatus {
+        url: proxy.shown.clone(),
+        code: head.code,
+        body: Some(body),
+        headers: head.headers,
+        proxy: true,
+    })
+}
+
+/// The SOCKS5 greeting, authentication and CONNECT.
+fn socks5(
+    tcp: &TcpStream,
+    proxy: &Proxy,
+    target: &Target,
+    remote_dns: bool,
+    options: &Options,
+    deadline: Deadline,
+) -> Result<()> {
+    let refused = |status: Status, reason: String| Error::Handshake {
+        peer: proxy.shown.clone(),
+        status,
+        reason,
+    };
+    let methods: &[u8] = if proxy.credentials.is_some() {
+        &[0x00, 0x02]
+    } else {
+        &[0x00]
+    };
+    let mut greeting = vec![5, methods.len() as u8];
+    greeting.extend_from_slice(methods);
+    write_by(tcp, &greeting, deadline, proxy, options)?;
+    let reply = read_exact_by(tcp, 2, deadline, proxy, options)?;
+    match (reply[0], reply[1]) {
+        (5, 0x00) => {}
+        (5, 0x02) => {
+            let c = proxy.credentials.as_ref().ok_or_else(|| {
+                refused(
+                    Status::ProxyAuthenticationRequired,
+                    "the SOCKS5 proxy wants a user and password".into(),
+                )
+            })?;
+            let (user, password) = (c.user.as_bytes(), c.password.as_bytes());
+            if user.len() > 255 || password.len() > 255 {
+                return Err(Error::InvalidArgument(
+                    "a SOCKS5 user or password is at most 255 bytes".into(),
+                ));
+            }
+            let mut auth = vec![1, user.len() as u8];
+            auth.extend_from_slice(user);
+            auth.push(password.len() as u8);
+            auth.extend_from_slice(password);
+            write_by(tcp, &auth, deadline, proxy, options)?;
+            let status = read_exact_by(tcp, 2, deadline, proxy, options)?;
+            if status[1] != 0 {
+                return Err(refused(
+                    Status::ProxyAuthenticationRequired,
+                    "the SOCKS5 proxy refused the user and password".into(),
+                ));
+            }
+        }
+        (5, 0xff) if proxy.credentials.is_none() => {
+            return Err(refused(
+                Status::ProxyAuthenticationRequired,
+                "the SOCKS5 proxy accepts none of our methods: it wants a user and password".into(),
+            ))
+        }
+        (5, m) => {
+            return Err(refused(
+                Status::CannotConnectToProxy,
+                format!("the SOCKS5 proxy chose method {m:#04x}"),
+            ))
+        }
+        (v, _) => {
+            return Err(refused(
+                Status::CannotConnectToProxy,
+                format!("not a SOCKS5 proxy (version {v})"),
+            ))
+        }
+    }
+    let mut connect = vec![5, 1, 0];
+    match target.host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            connect.push(1);
+            connect.extend_from_slice(&a.octets());
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            connect.push(4);
+            connect.extend_from_slice(&a.octets());
+        }
+        Err(_) if remote_dns => {
+            let name = target.host.as_bytes();
+            if name.len() > 255 {
+                return Err(Error::InvalidArgument(
+                    "a host name for SOCKS5 is at most 255 bytes".into(),
+                ));
+            }
+            connect.push(3);
+            connect.push(name.len() as u8);
+            connect.extend_from_slice(name);
+        }
+        Err(_) => {
+            let addr = resolve(&target.host, target.port, 1)?[0];
+            match addr.ip() {
+                std::net::IpAddr::V4(a) => {
+                    connect.push(1);
+                    connect.extend_from_slice(&a.octets());
+                }
+                std::net::IpAddr::V6(a) => {
+                    connect.push(4);
+                    connect.extend_from_slice(&a.octets());
+                }
+            }
+        }
+    }
+    connect.extend_from_slice(&target.port.to_be_bytes());
+    write_by(tcp, &connect, deadline, proxy, options)?;
+    let reply = read_exact_by(tcp, 4, deadline, proxy, options)?;
+    if reply[1] != 0 {
+        let why = match reply[1] {
+            1 => "general failure",
+            2 => "not allowed by its rules",
+            3 => "network unreachable",
+            4 => "host unreachable",
+            5 => "connection refused",
+            6 => "TTL expired",
+            7 => "command not supported",
+            8 => "address type not supported",
+            _ => "an unknown failure",
+        };
+        return Err(refused(
+            Status::CannotConnectToProxy,
+            format!(
+                "the SOCKS5 proxy could not connect to {}: {why} (code {})",
+                target.shown, reply[1]
+            ),
+        ));
+    }
+    // The bound address, which we do not need.
+    let rest = match reply[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => read_exact_by(tcp, 1, deadline, proxy, options)?[0] as usize + 2,
+        t => {
+            return Err(refused(
+                Status::CannotConnectToProxy,
+                format!("a SOCKS5 reply with address type {t}"),
+            ))
+        }
+    };
+    read_exact_by(tcp, rest, deadline, proxy, options)?;
+    Ok(())
+}
+
+fn write_by(
+    tcp: &TcpStream,
+    bytes: &[u8],
+    deadline: Deadline,
+    proxy: &Proxy,
+    options: &Options,
+) -> Result<()> {
+    let mut writer = tcp;
+    let _ = tcp.set_write_timeout(Some(
+        deadline
+            .slice(options.connect_timeout)
+            .max(Duration::from_millis(1)),
+    ));
+    writer
+        .write_all(bytes)
+        .map_err(|e| handshake::io_or_timeout(&proxy.shown, "talking to the proxy", e, options))
+}
+
+fn read_exact_by(
+    tcp: &TcpStream,
+    n: usize,
+    deadline: Deadline,
+    proxy: &Proxy,
+    options: &Options,
+) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    let mut reader = tcp;
+    while got < n {
+        if deadline.has_passed() {
+            return Err(Error::Timeout {
+                what: format!("the exchange with the proxy {}", proxy.shown),
+                after: options.connect_timeout,
+            });
+        }
+        let _ = tcp.set_read_timeout(Some(
+            deadline
+                .slice(HANDSHAKE_SLICE)
+                .max(Duration::from_millis(1)),
+        ));
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => {
+                let e = io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "the proxy closed the connection",
+                );
+                return Err(Error::Io {
+                    peer: proxy.shown.clone(),
+                    what: "talking to the proxy".into(),
+                    status: Status::CannotConnectToProxy,
+                    source: Arc::new(e),
+                });
+            }
+            Ok(k) => got += k,
+            Err(e)
+                if crate::transport::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(handshake::io_or_timeout(
+                    &proxy.shown,
+                    "talking to the proxy",
+                    e,
+                    options,
+                ))
+            }
+        }
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Target {
+        parse_url(url).unwrap()
+    }
+
+    #[test]
+    fn the_environment_is_read_as_curl_and_python_read_it() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let plain = target("ws://example.org/");
+        let secure = target("wss://example.org/");
+        let e = env(&[("http_proxy", "http://p:1"), ("HTTPS_PROXY", "http://s:2")]);
+        assert_eq!(from_environment(&plain, &e).as_deref(), Some("http://p:1"));
+        assert_eq!(from_environment(&secure, &e).as_deref(), Some("http://s:2"));
+        let e = env(&[("ws_proxy", "http://w:3"), ("http_proxy", "http://p:1")]);
+        assert_eq!(from_environment(&plain, &e).as_deref(), Some("http://w:3"));
+        let e = env(&[("all_proxy", "socks5h://a:4")]);
+        assert_eq!(
+            from_environment(&secure, &e).as_deref(),
+            Some("socks5h://a:4")
+        );
+        let e = env(&[
+            ("all_proxy", "socks5h://a:4"),
+            ("no_proxy", "other.net, .example.org"),
+        ]);
+        assert_eq!(from_environment(&plain, &e), None);
+        // This machine is never proxied from the environment.
+        let e = env(&[("all_proxy", "http://a:4")]);
+        assert_eq!(from_environment(&target("ws://127.0.0.1:9/"), &e), None);
+        assert_eq!(from_environment(&target("ws://localhost:9/"), &e), None);
+        assert_eq!(from_environment(&plain, &env(&[])), None);
+    }
+
+    #[test]
+    fn no_proxy_covers_hosts_subdomains_addresses_and_ports() {
+        assert!(bypassed("*", "anything", 80));
+        assert!(bypassed("example.org", "example.org", 80));
+        assert!(bypassed("example.org", "chat.example.org", 80));
+        assert!(bypassed(".example.org", "chat.example.org", 80));
+        assert!(bypassed("*.example.org", "chat.example.org", 80));
+        assert!(!bypassed("example.org", "badexample.org", 80));
+        assert!(bypassed("10.0.0.1", "10.0.0.1", 80));
+        assert!(!bypassed("10.0.0.1", "10.0.0.10", 80));
+        assert!(bypassed("example.org:8080", "example.org", 8080));
+        assert!(!bypassed("example.org:8080", "example.org", 80));
+        assert!(bypassed(" a.net , EXAMPLE.org ", "example.org.", 80));
+        assert!(bypassed("[::1]:80", "::1", 80));
+    }
+
+    #[test]
+    fn proxy_urls_parse_and_hide_their_password() {
+        let p = parse("http://al%20ice:s3cret@proxy.local:3128").unwrap();
+        assert_eq!(
+            (p.kind, p.host.as_str(), p.port),
+            (Kind::Http, "proxy.local", 3128)
+        );
+        let c = p.credentials.unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("al ice", "s3cret"));
+        assert!(!p.shown.contains("s3cret"), "{}", p.shown);
+        assert_eq!(parse("proxy.local").unwrap().port, 80);
+        assert_eq!(
+            parse("socks5h://s").unwrap().kind,
+            Kind::Socks5 { remote_dns: true }
+        );
+        assert_eq!(parse("socks5://s").unwrap().port, 1080);
+        let e = parse("ftp://user:s3cret@x").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}
