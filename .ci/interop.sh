@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# wsock against peers nobody here wrote: runs tests/interop.rs (ignored by
-# default) with the peers of .ci/interop/ found through the environment.
+# wsock against peers nobody here wrote: runs tests/interop.rs and
+# tests/proxies.rs (ignored by default) with the peers of .ci/interop/ found through the environment.
 #
 # Usage: VENV=/path/to/venv NODE_DIR=/path/to/folder bash .ci/interop.sh [test name filter]
 #   VENV      a venv with websockets installed (.ci/interop/requirements.txt)
@@ -17,4 +17,4 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 WSOCK_PYTHON=$VENV/bin/python WSOCK_NODE_DIR=$(cd "$NODE_DIR" && pwd) \
-  cargo test --test interop -- --ignored "$@"
+  cargo test --test interop --test proxies -- --ignored "$@"

@@ -6,7 +6,8 @@
 //! ([`Target::shown`]), and the credentials go only into the request.
 
 mod handshake;
-pub(crate) mod proxy;
+mod proxy;
+mod socks;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

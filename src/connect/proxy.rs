@@ -3,10 +3,10 @@
 //! 9.3.6) or SOCKS5 (RFC 1928, with the user and password of RFC 1929),
 //! inside the connect budget.
 //!
-//! The SOCKS5 exchange is written here (some 80 lines) rather than taken
-//! from the `socks` crate: that crate connects with its own blocking calls
-//! and timeouts, so the connect budget could not cover the exchange, and
-//! its errors would not say which step the proxy refused.
+//! The SOCKS5 exchange (`socks.rs`) is written here rather than taken from
+//! the `socks` crate: that crate connects with its own blocking calls and
+//! timeouts, so the connect budget could not cover the exchange, and its
+//! errors would not say which step the proxy refused.
 //!
 //! Run by the connecting thread.
 
@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 
 use super::handshake::{basic, read_head_with, Head};
 use super::*;
+use crate::options::ProxyChoice;
 
 /// A proxy to go through.
 #[derive(Debug, Clone)]
@@ -32,16 +33,6 @@ pub(crate) enum Kind {
     Http,
     /// SOCKS5; `remote_dns`: the proxy resolves the name (`socks5h://`).
     Socks5 { remote_dns: bool },
-}
-
-/// What the `proxy` option says.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Choice {
-    /// The conventional environment variables (the default).
-    #[default]
-    Environment,
-    None,
-    Url(String),
 }
 
 /// Parses a proxy URL (`http://`, `socks5://`, `socks5h://`; a bare
@@ -101,9 +92,9 @@ pub(crate) fn parse(raw: &str) -> Result<Proxy> {
 /// The proxy for `target`: the option's, or the environment's.
 pub(crate) fn choose(target: &Target, options: &Options) -> Result<Option<Proxy>> {
     match &options.proxy {
-        Choice::None => Ok(None),
-        Choice::Url(raw) => parse(raw).map(Some),
-        Choice::Environment => from_environment(target, &|name| std::env::var(name).ok())
+        ProxyChoice::None => Ok(None),
+        ProxyChoice::Url(raw) => parse(raw).map(Some),
+        ProxyChoice::Environment => from_environment(target, &|name| std::env::var(name).ok())
             .map(|raw| parse(&raw))
             .transpose(),
     }
@@ -198,8 +189,23 @@ pub(crate) fn tunnel(
     tcp.set_nodelay(options.no_delay)
         .map_err(|e| Error::io(&proxy.shown, "setting TCP_NODELAY", e))?;
     match proxy.kind {
-        Kind::Http => http_connect(&tcp, proxy, target, options, deadline)?,
-        Kind::Socks5 { remote_dns } => socks5(&tcp, proxy, target, remote_dns, options, deadline)?,
+        Kind::Http => http_connect(&tcp, proxy, target, options, deadline).map_err(|e| {
+            // A proxy that cannot open the tunnel may just hang up.
+            match e.status() {
+                Status::ConnectionReset | Status::ConnectionAborted => Error::Handshake {
+                    peer: proxy.shown.clone(),
+                    status: Status::CannotConnectToProxy,
+                    reason: format!(
+                        "the proxy closed the connection instead of answering CONNECT {}:{}",
+                        target.host, target.port
+                    ),
+                },
+                _ => e,
+            }
+        })?,
+        Kind::Socks5 { remote_dns } => {
+            socks::connect(&tcp, proxy, target, remote_dns, options, deadline)?
+        }
     }
     let _ = tcp.set_read_timeout(None);
     let _ = tcp.set_write_timeout(None);
@@ -255,151 +261,7 @@ fn http_connect(
     })
 }
 
-/// The SOCKS5 greeting, authentication and CONNECT.
-fn socks5(
-    tcp: &TcpStream,
-    proxy: &Proxy,
-    target: &Target,
-    remote_dns: bool,
-    options: &Options,
-    deadline: Deadline,
-) -> Result<()> {
-    let refused = |status: Status, reason: String| Error::Handshake {
-        peer: proxy.shown.clone(),
-        status,
-        reason,
-    };
-    let methods: &[u8] = if proxy.credentials.is_some() {
-        &[0x00, 0x02]
-    } else {
-        &[0x00]
-    };
-    let mut greeting = vec![5, methods.len() as u8];
-    greeting.extend_from_slice(methods);
-    write_by(tcp, &greeting, deadline, proxy, options)?;
-    let reply = read_exact_by(tcp, 2, deadline, proxy, options)?;
-    match (reply[0], reply[1]) {
-        (5, 0x00) => {}
-        (5, 0x02) => {
-            let c = proxy.credentials.as_ref().ok_or_else(|| {
-                refused(
-                    Status::ProxyAuthenticationRequired,
-                    "the SOCKS5 proxy wants a user and password".into(),
-                )
-            })?;
-            let (user, password) = (c.user.as_bytes(), c.password.as_bytes());
-            if user.len() > 255 || password.len() > 255 {
-                return Err(Error::InvalidArgument(
-                    "a SOCKS5 user or password is at most 255 bytes".into(),
-                ));
-            }
-            let mut auth = vec![1, user.len() as u8];
-            auth.extend_from_slice(user);
-            auth.push(password.len() as u8);
-            auth.extend_from_slice(password);
-            write_by(tcp, &auth, deadline, proxy, options)?;
-            let status = read_exact_by(tcp, 2, deadline, proxy, options)?;
-            if status[1] != 0 {
-                return Err(refused(
-                    Status::ProxyAuthenticationRequired,
-                    "the SOCKS5 proxy refused the user and password".into(),
-                ));
-            }
-        }
-        (5, 0xff) if proxy.credentials.is_none() => {
-            return Err(refused(
-                Status::ProxyAuthenticationRequired,
-                "the SOCKS5 proxy accepts none of our methods: it wants a user and password".into(),
-            ))
-        }
-        (5, m) => {
-            return Err(refused(
-                Status::CannotConnectToProxy,
-                format!("the SOCKS5 proxy chose method {m:#04x}"),
-            ))
-        }
-        (v, _) => {
-            return Err(refused(
-                Status::CannotConnectToProxy,
-                format!("not a SOCKS5 proxy (version {v})"),
-            ))
-        }
-    }
-    let mut connect = vec![5, 1, 0];
-    match target.host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => {
-            connect.push(1);
-            connect.extend_from_slice(&a.octets());
-        }
-        Ok(std::net::IpAddr::V6(a)) => {
-            connect.push(4);
-            connect.extend_from_slice(&a.octets());
-        }
-        Err(_) if remote_dns => {
-            let name = target.host.as_bytes();
-            if name.len() > 255 {
-                return Err(Error::InvalidArgument(
-                    "a host name for SOCKS5 is at most 255 bytes".into(),
-                ));
-            }
-            connect.push(3);
-            connect.push(name.len() as u8);
-            connect.extend_from_slice(name);
-        }
-        Err(_) => {
-            let addr = resolve(&target.host, target.port, 1)?[0];
-            match addr.ip() {
-                std::net::IpAddr::V4(a) => {
-                    connect.push(1);
-                    connect.extend_from_slice(&a.octets());
-                }
-                std::net::IpAddr::V6(a) => {
-                    connect.push(4);
-                    connect.extend_from_slice(&a.octets());
-                }
-            }
-        }
-    }
-    connect.extend_from_slice(&target.port.to_be_bytes());
-    write_by(tcp, &connect, deadline, proxy, options)?;
-    let reply = read_exact_by(tcp, 4, deadline, proxy, options)?;
-    if reply[1] != 0 {
-        let why = match reply[1] {
-            1 => "general failure",
-            2 => "not allowed by its rules",
-            3 => "network unreachable",
-            4 => "host unreachable",
-            5 => "connection refused",
-            6 => "TTL expired",
-            7 => "command not supported",
-            8 => "address type not supported",
-            _ => "an unknown failure",
-        };
-        return Err(refused(
-            Status::CannotConnectToProxy,
-            format!(
-                "the SOCKS5 proxy could not connect to {}: {why} (code {})",
-                target.shown, reply[1]
-            ),
-        ));
-    }
-    // The bound address, which we do not need.
-    let rest = match reply[3] {
-        1 => 4 + 2,
-        4 => 16 + 2,
-        3 => read_exact_by(tcp, 1, deadline, proxy, options)?[0] as usize + 2,
-        t => {
-            return Err(refused(
-                Status::CannotConnectToProxy,
-                format!("a SOCKS5 reply with address type {t}"),
-            ))
-        }
-    };
-    read_exact_by(tcp, rest, deadline, proxy, options)?;
-    Ok(())
-}
-
-fn write_by(
+pub(super) fn write_by(
     tcp: &TcpStream,
     bytes: &[u8],
     deadline: Deadline,
@@ -417,7 +279,7 @@ fn write_by(
         .map_err(|e| handshake::io_or_timeout(&proxy.shown, "talking to the proxy", e, options))
 }
 
-fn read_exact_by(
+pub(super) fn read_exact_by(
     tcp: &TcpStream,
     n: usize,
     deadline: Deadline,

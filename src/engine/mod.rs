@@ -172,6 +172,10 @@ const BATCH_CAPACITY_MAX: usize = 4096;
 /// buffers never grow with the message (a multiple of 4: see `send_pieces`).
 const PIECE: usize = 256 << 10;
 
+/// What a client learned while connecting: the headers of the server's
+/// 101, and the proxy it went through.
+type ClientFacts = (Vec<(String, String)>, Option<String>);
+
 /// What the reader thread hands to the receiving side.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -215,7 +219,7 @@ pub(crate) struct Engine {
     peer: String,
     pub(crate) protocol: Option<String>,
     /// The headers of the server's 101 and the proxy (client side).
-    response_headers: std::sync::OnceLock<(Vec<(String, String)>, Option<String>)>,
+    response_headers: std::sync::OnceLock<ClientFacts>,
     proto: Mutex<WebSocket<Pipe>>,
     read_slot: Mutex<ReadSlot>,
     read_slot_changed: Condvar,
