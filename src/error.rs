@@ -438,5 +438,21 @@ pub(crate) fn classify(e: &io::Error) -> Option<(Status, String)> {
         }
         _ => Status::CannotConnect,
     };
-    Some((status, tls.to_string()))
+    let text = tls.to_string();
+    if text.contains("CaUsedAsEndEntity") {
+        // What `openssl req -x509 -subj /CN=localhost` makes: trusted or
+        // not, webpki refuses a CA certificate as the server's own.
+        return Some((
+            status,
+            format!(
+                "{text}: the server presents a CA certificate as its own (what \
+                 `openssl req -x509` makes by default). Give it a leaf certificate: \
+                 CA:FALSE and a subjectAltName for its name, e.g. `openssl req -x509 \
+                 -newkey rsa:2048 -nodes -subj /CN=localhost -addext \
+                 basicConstraints=critical,CA:FALSE -addext subjectAltName=DNS:localhost \
+                 -keyout key.pem -out cert.pem`, or make one with the rcgen crate"
+            ),
+        ));
+    }
+    Some((status, text))
 }

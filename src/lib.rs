@@ -143,7 +143,7 @@ pub use hub::{broadcast, Connection, Hub, HubEvent, WhenFull};
 pub use info::{Info, TlsInfo};
 pub use message::{Message, TrySendError};
 pub use message_socket::{MessageWebSocket, Messages, Sender};
-pub use options::{Builder, Connect, ServerBuilder};
+pub use options::{Builder, Connect, Reconnect, ServerBuilder};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].
 #[cfg(feature = "tls")]
 pub use rustls;

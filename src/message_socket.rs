@@ -10,7 +10,7 @@ use std::time::Duration;
 use tungstenite::protocol::Role;
 
 use crate::engine::{Engine, Event, NotQueued};
-use crate::error::{Error, Result};
+use crate::error::{CloseFrame, Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
 use crate::message::{Message, TrySendError};
@@ -309,6 +309,32 @@ impl MessageWebSocket {
                 after: timeout,
             }),
         }
+    }
+
+    /// The end of the connection, once a receive call has reported it
+    /// (`None` before): the peer's close frame after a close handshake
+    /// (the Closed event), `None` for an abnormal end. For after a
+    /// [`messages`](Self::messages) loop, which ends without an error on a
+    /// normal close:
+    ///
+    /// ```
+    /// # let server = wsock::Server::bind("127.0.0.1:0")?;
+    /// # let url = format!("ws://{}/", server.local_addr()?);
+    /// # std::thread::spawn(move || -> wsock::Result<()> {
+    /// #     let ws = server.accept()?.accept_message()?;
+    /// #     ws.send_text("bye")?;
+    /// #     ws.close(1000, "that's all")
+    /// # });
+    /// let ws = wsock::MessageWebSocket::connect(&url)?;
+    /// for message in ws.messages() {
+    ///     println!("{:?}", message?);
+    /// }
+    /// let closed = ws.close_frame().expect("a close handshake");
+    /// assert_eq!((closed.code, closed.reason.as_str()), (1000, "that's all"));
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        self.ended.get()?.close_frame().cloned()
     }
 
     /// Returns a message if one is already queued, `Ok(None)` if none is;

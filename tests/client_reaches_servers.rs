@@ -125,7 +125,15 @@ fn no_secret_appears_in_an_error_a_log_line_or_debug() {
     let builder = MessageWebSocket::builder()
         .basic_auth("bob", PASSWORD)
         .header("Authorization", format!("Bearer {PASSWORD}"))
-        .header("Proxy-Authorization", encoded.clone());
+        .header("Proxy-Authorization", encoded.clone())
+        .proxy(None);
+    let proxied = format!(
+        "{:?}",
+        MessageWebSocket::builder().proxy(&*format!("http://me:{PASSWORD}@127.0.0.1:1"))
+    );
+    // A password with a '/' ends the URL parser's authority early.
+    let slashed =
+        MessageWebSocket::connect(&format!("ws://alice:{PASSWORD}/x@{addr}/")).unwrap_err();
     let debug = format!("{builder:?}");
     let e2 = builder.connect(&format!("ws://{addr}/")).unwrap_err();
     let broken =
@@ -135,6 +143,8 @@ fn no_secret_appears_in_an_error_a_log_line_or_debug() {
         debug,
         format!("{e2} {e2:?}"),
         format!("{broken} {broken:?}"),
+        proxied,
+        format!("{slashed} {slashed:?}"),
         lines.lock().unwrap().join("\n"),
     ];
     for text in &everything {
@@ -267,6 +277,16 @@ fn credentials_do_not_follow_a_redirect_to_another_host() {
         Some("path /new, auth \"\""),
         "the credentials went to another host"
     );
+    // Nor does an Authorization header (a bearer token).
+    let ws = MessageWebSocket::builder()
+        .bearer_auth("t0ken")
+        .connect(&format!("ws://{addr}/old"))
+        .unwrap();
+    assert_eq!(
+        ws.recv_timeout(WAIT).unwrap().as_text(),
+        Some("path /new, auth \"\""),
+        "the token went to another host"
+    );
     // To the same host they go along.
     let same = serve(Server::builder(), "", None);
     let ws = MessageWebSocket::builder()
@@ -299,4 +319,62 @@ fn a_redirect_from_wss_to_ws_is_refused() {
         .connect(&format!("wss://localhost:{port}/old"))
         .unwrap_err();
     assert_eq!(e.status(), Status::HttpsToHttpOnRedirection, "{e}");
+}
+
+#[test]
+fn reconnect_survives_a_server_restart_and_stops_at_a_refusal() {
+    use std::io::Write as _;
+    use std::net::TcpListener;
+    let echo = |server: Server| {
+        thread::spawn(move || {
+            for request in server.incoming() {
+                let Ok(ws) = request.and_then(|r| r.accept_message()) else {
+                    continue;
+                };
+                let _ = ws.send_text("hello");
+                let _ = ws.recv();
+            }
+        })
+    };
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = server.shutdown_handle();
+    echo(server);
+    let mut sockets = MessageWebSocket::builder()
+        .reconnect(&format!("ws://{addr}/feed"))
+        .initial_delay(std::time::Duration::from_millis(20))
+        .max_delay(std::time::Duration::from_millis(100));
+    let first = sockets.next().unwrap().unwrap();
+    assert_eq!(first.recv_timeout(WAIT).unwrap().as_text(), Some("hello"));
+    // The server goes away; in its place something that hangs up on
+    // every connection (a server restarting), so the next try fails.
+    stop.shutdown_gracefully().unwrap();
+    assert!(
+        first.recv_timeout(WAIT).is_err(),
+        "the first connection ended"
+    );
+    let restarting = TcpListener::bind(addr).unwrap();
+    let reconnecting = thread::spawn(move || {
+        let next = sockets.next().unwrap();
+        (next, sockets)
+    });
+    let (mut hung_up, _) = restarting.accept().unwrap();
+    let _ = hung_up.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+    drop((hung_up, restarting));
+    // Back up on the same port.
+    let server = Server::bind(addr).unwrap();
+    echo(server);
+    let (next, sockets) = reconnecting.join().unwrap();
+    let second = next.expect("reconnected after the restart");
+    assert_eq!(second.recv_timeout(WAIT).unwrap().as_text(), Some("hello"));
+    assert!(sockets.last_error().is_none());
+
+    // A refusal another try would not mend ends it.
+    let refusing = serve(Server::builder(), "", None);
+    let mut sockets = MessageWebSocket::builder()
+        .reconnect(&format!("ws://{refusing}/members"))
+        .initial_delay(std::time::Duration::from_millis(20));
+    let e = sockets.next().unwrap().unwrap_err();
+    assert_eq!(e.status(), Status::UnexpectedStatusCode(403), "{e}");
+    assert!(sockets.next().is_none(), "it ended");
 }

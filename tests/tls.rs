@@ -635,3 +635,31 @@ fn a_tls_client_at_a_plain_server_fails_promptly() {
     assert_ne!(error.status(), Status::Timeout, "{error}");
     assert!(took < NOTICED_WITHIN, "took {took:?}: {error}");
 }
+
+/// The certificate `openssl req -x509 -subj /CN=localhost` makes: its own
+/// CA. Trusted, webpki still refuses it as a server's certificate; the
+/// error says what to make instead.
+#[test]
+fn a_ca_certificate_used_as_the_servers_own_gets_an_error_that_says_what_to_do() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let server = Server::builder()
+        .tls_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let _requests = serve(server);
+    let e = MessageWebSocket::builder()
+        .root_certificate_pem(cert.pem().as_bytes())
+        .connect(&format!("wss://localhost:{port}/"))
+        .unwrap_err();
+    assert_eq!(e.status(), Status::CertificateIsInvalid, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("CA:FALSE") && text.contains("subjectAltName"),
+        "{text}"
+    );
+}

@@ -52,10 +52,11 @@ pub(super) fn upgrade(
     target: &Target,
     options: &Options,
     credentials: Option<&Credentials>,
+    other_host: bool,
     deadline: Deadline,
 ) -> Result<Answer> {
     let key = generate_key();
-    let request = request(target, options, credentials, &key)?;
+    let request = request(target, options, credentials, other_host, &key)?;
     let shown = &target.shown;
     transport
         .write_all_by(request.as_bytes(), deadline)
@@ -97,6 +98,7 @@ fn request(
     target: &Target,
     options: &Options,
     credentials: Option<&Credentials>,
+    other_host: bool,
     key: &str,
 ) -> Result<String> {
     let url = &target.url;
@@ -121,6 +123,10 @@ fn request(
         out.push_str(&format!("Authorization: {}\r\n", basic(c)));
     }
     for (name, value) in &options.headers.0 {
+        // A redirect to another host gets no secrets of the first.
+        if other_host && crate::options::is_secret_header(name) {
+            continue;
+        }
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("\r\n");

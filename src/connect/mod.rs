@@ -20,7 +20,7 @@ use url::Url;
 
 use crate::engine::{self, Engine, Event, Pipe, Sink};
 use crate::error::{Error, Result, Status};
-use crate::options::{Credentials, Options};
+use crate::options::{redact_raw, Credentials, Options};
 use crate::time::Deadline;
 use crate::transport::Transport;
 use handshake::Answer;
@@ -39,29 +39,6 @@ pub(crate) struct Target {
     pub shown: String,
     /// The URL's userinfo, percent-decoded.
     pub credentials: Option<Credentials>,
-}
-
-/// `raw` with whatever sits between `scheme://user:` and `@` as `***`,
-/// for a URL too broken to parse.
-fn redact_raw(raw: &str) -> String {
-    let Some(start) = raw.find("://").map(|i| i + 3) else {
-        return raw.to_owned();
-    };
-    let authority_end = raw[start..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| start + i);
-    let authority = &raw[start..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return raw.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let hidden = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        user.to_owned()
-    };
-    format!("{}{hidden}{}", &raw[..start], &raw[start + at..])
 }
 
 pub(crate) fn parse_url(raw: &str) -> Result<Target> {
@@ -138,6 +115,8 @@ pub(crate) fn connect(
         .clone()
         .or_else(|| options.credentials.clone());
     let mut redirects = 0;
+    // Secret headers (Authorization, Cookie) go to the first host only.
+    let mut other_host = false;
     let mut via = proxy::choose(&target, &options)?;
     let (transport, head, protocol, tail) = loop {
         let transport = open(&target, via.as_ref(), &options, deadline)?;
@@ -146,6 +125,7 @@ pub(crate) fn connect(
             &target,
             &options,
             credentials.as_ref(),
+            other_host,
             deadline,
         )?;
         let location = match answer {
@@ -164,6 +144,9 @@ pub(crate) fn connect(
             credentials = next.credentials.clone();
         } else if (next.host.as_str(), next.port) != (target.host.as_str(), target.port) {
             credentials = None;
+        }
+        if (next.host.as_str(), next.port) != (target.host.as_str(), target.port) {
+            other_host = true;
         }
         log::debug!("{} redirects to {}", target.shown, next.shown);
         target = next;
@@ -201,15 +184,19 @@ fn redirect_target(
             peer: from.shown.clone(),
             status: Status::TooManyRedirects,
             reason: format!(
-                "more than {} redirects (max_redirects); the last to {location:?}",
-                options.max_redirects
+                "more than {} redirects (max_redirects); the last to {:?}",
+                options.max_redirects,
+                redact_raw(location)
             ),
         });
     }
     let mut next = from.url.join(location).map_err(|e| Error::Handshake {
         peer: from.shown.clone(),
         status: Status::InvalidServerResponse,
-        reason: format!("a redirect to {location:?}, which is not a URL: {e}"),
+        reason: format!(
+            "a redirect to {:?}, which is not a URL: {e}",
+            redact_raw(location)
+        ),
     })?;
     let scheme = match next.scheme() {
         "http" => Some("ws"),
@@ -242,7 +229,13 @@ fn open(
     let tcp = match proxy {
         Some(p) => proxy::tunnel(p, target, options, deadline)?,
         None => {
-            let addrs = resolve(&target.host, target.port, options.max_addresses)?;
+            let addrs = resolve(
+                &target.host,
+                target.port,
+                options.max_addresses,
+                options,
+                deadline,
+            )?;
             connect_tcp(&addrs, deadline, shown, options.connect_timeout)?
         }
     };
@@ -255,17 +248,66 @@ fn open(
     }
 }
 
-/// The addresses of `host` (at most `max`), or why there are none.
-fn resolve(host: &str, port: u16, max: usize) -> Result<Vec<SocketAddr>> {
+/// The addresses of `host` (at most `max`), or why there are none, within
+/// the connect budget: the system resolver cannot be cut short, so it runs
+/// on a thread of its own, which the connect leaves behind at the deadline
+/// (it ends when the resolver gives up).
+pub(super) fn resolve(
+    host: &str,
+    port: u16,
+    max: usize,
+    options: &Options,
+    deadline: Deadline,
+) -> Result<Vec<SocketAddr>> {
+    resolve_with(
+        host,
+        port,
+        max,
+        deadline,
+        options.connect_timeout,
+        |name, port| (name, port).to_socket_addrs().map(Iterator::collect),
+    )
+}
+
+fn resolve_with(
+    host: &str,
+    port: u16,
+    max: usize,
+    deadline: Deadline,
+    budget: Duration,
+    lookup: impl FnOnce(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> Result<Vec<SocketAddr>> {
     let resolve_error = |source: io::Error| Error::Resolve {
         host: host.to_owned(),
         source: Arc::new(source),
     };
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(resolve_error)?
-        .take(max)
-        .collect();
+    let found = if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        vec![SocketAddr::new(ip, port)] // nothing to look up
+    } else {
+        let (tx, rx) = mpsc::channel();
+        let name = host.to_owned();
+        std::thread::Builder::new()
+            .name("wsock-resolve".into())
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let _ = tx.send(lookup(&name, port));
+            })
+            .map_err(|e| Error::Resource {
+                what: format!("cannot start a thread to resolve {host}"),
+                reason: e.to_string(),
+            })?;
+        let wait = deadline.left();
+        match rx.recv_timeout(wait) {
+            Ok(found) => found.map_err(resolve_error)?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!("resolving {host}"),
+                    after: budget,
+                })
+            }
+        }
+    };
+    let addrs: Vec<SocketAddr> = found.into_iter().take(max).collect();
     if addrs.is_empty() {
         return Err(resolve_error(io::Error::new(
             io::ErrorKind::NotFound,
@@ -372,6 +414,49 @@ fn connect_tcp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_resolver_cannot_outlast_the_connect_budget() {
+        let budget = Duration::from_millis(100);
+        let started = std::time::Instant::now();
+        // A stand-in for a resolver that hangs (a DNS server gone silent).
+        let e = resolve_with(
+            "slow.test",
+            80,
+            5,
+            Deadline::after(budget),
+            budget,
+            |_, _| {
+                std::thread::sleep(Duration::from_secs(3));
+                Ok(Vec::new())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), Status::Timeout, "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "waited for the resolver"
+        );
+        let fast = resolve_with(
+            "fast.test",
+            80,
+            1,
+            Deadline::after(budget),
+            budget,
+            |_, port| {
+                Ok(vec![
+                    SocketAddr::from(([127, 0, 0, 1], port)),
+                    SocketAddr::from(([127, 0, 0, 2], port)),
+                ])
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            fast,
+            vec![SocketAddr::from(([127, 0, 0, 1], 80))],
+            "at most max"
+        );
+    }
 
     fn reason(raw: &str) -> String {
         match parse_url(raw) {

@@ -43,8 +43,9 @@ pub(crate) fn parse(raw: &str) -> Result<Proxy> {
     } else {
         format!("http://{raw}")
     };
-    let invalid =
-        |reason: &str| Error::InvalidArgument(format!("proxy {}: {reason}", redact_raw(raw)));
+    let invalid = |reason: &str| {
+        Error::InvalidArgument(format!("proxy {}: {reason}", redact_raw(&with_scheme)))
+    };
     let url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     let (kind, default_port) = match url.scheme() {
         "http" => (Kind::Http, 80),
@@ -183,7 +184,14 @@ pub(crate) fn tunnel(
         detail: format!("cannot reach the proxy {}: {e}", proxy.shown),
         source: None,
     };
-    let addrs = resolve(&proxy.host, proxy.port, options.max_addresses).map_err(unreachable)?;
+    let addrs = resolve(
+        &proxy.host,
+        proxy.port,
+        options.max_addresses,
+        options,
+        deadline,
+    )
+    .map_err(unreachable)?;
     let tcp = connect_tcp(&addrs, deadline, &proxy.shown, options.connect_timeout)
         .map_err(unreachable)?;
     tcp.set_nodelay(options.no_delay)
@@ -207,8 +215,15 @@ pub(crate) fn tunnel(
             socks::connect(&tcp, proxy, target, remote_dns, options, deadline)?
         }
     }
-    let _ = tcp.set_read_timeout(None);
-    let _ = tcp.set_write_timeout(None);
+    // Short slices again for what follows (the TLS handshake checks the
+    // budget between them), as `connect_tcp` leaves a socket.
+    let slice = Some(
+        deadline
+            .slice(HANDSHAKE_SLICE)
+            .max(Duration::from_millis(1)),
+    );
+    let _ = tcp.set_read_timeout(slice);
+    let _ = tcp.set_write_timeout(slice);
     Ok(tcp)
 }
 

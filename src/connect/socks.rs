@@ -60,10 +60,16 @@ pub(super) fn connect(
     };
     greet(&x)?;
     let mut request = vec![5, 1, 0];
-    push_address(&mut request, target, remote_dns)?;
+    push_address(&x, &mut request, target, remote_dns)?;
     request.extend_from_slice(&target.port.to_be_bytes());
     x.send(&request)?;
     let reply = x.receive(4)?;
+    if reply[0] != 5 {
+        return Err(x.refused(
+            Status::CannotConnectToProxy,
+            format!("not a SOCKS5 reply (version {})", reply[0]),
+        ));
+    }
     if reply[1] != 0 {
         return Err(x.refused(
             Status::CannotConnectToProxy,
@@ -113,6 +119,10 @@ fn greet(x: &Exchange) -> Result<()> {
             Status::ProxyAuthenticationRequired,
             "the SOCKS5 proxy wants a user and password",
         )),
+        (5, 0xff, Some(_)) => Err(x.refused(
+            Status::ProxyAuthenticationRequired,
+            "the SOCKS5 proxy accepts neither no authentication nor a user and password",
+        )),
         (5, m, _) => Err(x.refused(
             Status::CannotConnectToProxy,
             format!("the SOCKS5 proxy chose method {m:#04x}, which we did not offer"),
@@ -146,7 +156,7 @@ fn authenticate(x: &Exchange, c: &Credentials) -> Result<()> {
 }
 
 /// The target's address as SOCKS5 writes it: an IP, or the name.
-fn push_address(out: &mut Vec<u8>, target: &Target, remote_dns: bool) -> Result<()> {
+fn push_address(x: &Exchange, out: &mut Vec<u8>, target: &Target, remote_dns: bool) -> Result<()> {
     let ip = match target.host.parse::<IpAddr>() {
         Ok(ip) => ip,
         Err(_) if remote_dns => {
@@ -161,7 +171,7 @@ fn push_address(out: &mut Vec<u8>, target: &Target, remote_dns: bool) -> Result<
             out.extend_from_slice(name);
             return Ok(());
         }
-        Err(_) => resolve(&target.host, target.port, 1)?[0].ip(),
+        Err(_) => resolve(&target.host, target.port, 1, x.options, x.deadline)?[0].ip(),
     };
     match ip {
         IpAddr::V4(a) => {

@@ -67,7 +67,7 @@ impl<S> Builder<S> {
 }
 
 /// What the `proxy` option says.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) enum ProxyChoice {
     /// The conventional environment variables (the default).
     #[default]
@@ -77,13 +77,48 @@ pub(crate) enum ProxyChoice {
     Url(String),
 }
 
+impl std::fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyChoice::Environment => f.write_str("Environment"),
+            ProxyChoice::None => f.write_str("None"),
+            // The URL may carry a password.
+            ProxyChoice::Url(raw) => {
+                let with_scheme = if raw.contains("://") {
+                    raw.clone()
+                } else {
+                    format!("http://{raw}")
+                };
+                write!(f, "Url({:?})", redact_raw(&with_scheme))
+            }
+        }
+    }
+}
+
+/// `raw` with whatever sits between `scheme://user:` and the last `@` as
+/// `***`, for a URL too broken to parse (a password with a `/` in it ends
+/// the parser's idea of the authority early, so the last `@` of the whole
+/// text counts; a path with an `@` is then hidden too, which is harmless).
+pub(crate) fn redact_raw(raw: &str) -> String {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return raw.to_owned();
+    };
+    let Some(at) = raw[start..].rfind('@').map(|i| start + i) else {
+        return raw.to_owned();
+    };
+    match raw[start..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &raw[..start], &raw[at..]),
+        None => raw.to_owned(),
+    }
+}
+
 /// The caller's extra request headers; `Debug` hides the values of those
 /// that carry secrets.
 #[derive(Clone, Default)]
 pub struct Headers(pub Vec<(String, String)>);
 
 /// Header names whose values are secrets: never printed.
-fn is_secret_header(name: &str) -> bool {
+pub(crate) fn is_secret_header(name: &str) -> bool {
     ["authorization", "proxy-authorization", "cookie"]
         .iter()
         .any(|s| name.eq_ignore_ascii_case(s))

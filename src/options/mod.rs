@@ -6,7 +6,7 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 
 /// Every setting of a connection. One `impl Default` holds every default.
 /// (`pub` only so the sealed builder trait can name it; not reachable outside.)
@@ -119,11 +119,20 @@ impl Options {
 ///     .connect("ws://127.0.0.1:9001/chat")?;
 /// # Ok::<(), wsock::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[must_use = "a builder does nothing until connect() is called"]
 pub struct Builder<S> {
     pub(crate) options: Options,
     socket: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for Builder<S> {
+    fn clone(&self) -> Self {
+        Builder {
+            options: self.options.clone(),
+            socket: PhantomData,
+        }
+    }
 }
 
 /// A socket type a [`Builder`] can open: [`MessageWebSocket`](crate::MessageWebSocket)
@@ -400,5 +409,7 @@ pub use server::ServerBuilder;
 
 // After `connection_setters`, which it uses.
 mod client;
-pub(crate) use client::ProxyChoice;
+mod reconnect;
+pub(crate) use client::{is_secret_header, redact_raw, ProxyChoice};
 pub use client::{Credentials, Headers};
+pub use reconnect::Reconnect;
