@@ -75,6 +75,24 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
     let port = url
         .port_or_known_default()
         .ok_or_else(|| invalid("the URL has no port"))?;
+    let (credentials, shown) = userinfo(&url);
+    // Credentials go in a header, never in the request line.
+    let mut url = url;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(Target {
+        url,
+        secure,
+        host,
+        port,
+        shown,
+        credentials,
+    })
+}
+
+/// A URL's userinfo as credentials (percent-decoded; a user or a password
+/// suffices), and the URL as shown: its password as `***`.
+pub(super) fn userinfo(url: &Url) -> (Option<Credentials>, String) {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8_lossy()
@@ -89,18 +107,19 @@ pub(crate) fn parse_url(raw: &str) -> Result<Target> {
     if shown.password().is_some() {
         let _ = shown.set_password(Some("***"));
     }
-    // Credentials go in a header, never in the request line.
-    let mut url = url;
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok(Target {
-        url,
-        secure,
-        host,
-        port,
-        shown: shown.to_string(),
-        credentials,
-    })
+    (credentials, shown.to_string())
+}
+
+/// Sets `tcp`'s timeouts to short slices of what is left of `deadline`,
+/// so that every blocking step of a handshake checks the budget.
+pub(super) fn slice_timeouts(tcp: &TcpStream, deadline: Deadline) {
+    let slice = Some(
+        deadline
+            .slice(HANDSHAKE_SLICE)
+            .max(Duration::from_millis(1)),
+    );
+    let _ = tcp.set_read_timeout(slice);
+    let _ = tcp.set_write_timeout(slice);
 }
 
 /// Opens a client connection and starts its engine.
@@ -368,13 +387,7 @@ fn connect_tcp(
             Ok(socket) => {
                 let tcp: TcpStream = socket.into();
                 // The handshake reads and writes in slices so the budget is kept.
-                let slice = Some(
-                    deadline
-                        .slice(HANDSHAKE_SLICE)
-                        .max(Duration::from_millis(1)),
-                );
-                let _ = tcp.set_read_timeout(slice);
-                let _ = tcp.set_write_timeout(slice);
+                slice_timeouts(&tcp, deadline);
                 return Ok(tcp);
             }
             Err(e) => {

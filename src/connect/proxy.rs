@@ -68,25 +68,15 @@ pub(crate) fn parse(raw: &str) -> Result<Proxy> {
         Some(url::Host::Ipv6(a)) => a.to_string(),
         None => return Err(invalid("no host")),
     };
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let credentials = (!url.username().is_empty()).then(|| Credentials {
-        user: decode(url.username()),
-        password: url.password().map(decode).unwrap_or_default(),
-    });
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    }
+    // A proxy URL with a password but no user gets no credentials.
+    let (credentials, shown) = userinfo(&url);
+    let credentials = credentials.filter(|c| !c.user.is_empty());
     Ok(Proxy {
         kind,
         host,
         port: url.port().unwrap_or(default_port),
         credentials,
-        shown: shown.to_string(),
+        shown,
     })
 }
 
@@ -217,13 +207,7 @@ pub(crate) fn tunnel(
     }
     // Short slices again for what follows (the TLS handshake checks the
     // budget between them), as `connect_tcp` leaves a socket.
-    let slice = Some(
-        deadline
-            .slice(HANDSHAKE_SLICE)
-            .max(Duration::from_millis(1)),
-    );
-    let _ = tcp.set_read_timeout(slice);
-    let _ = tcp.set_write_timeout(slice);
+    slice_timeouts(&tcp, deadline);
     Ok(tcp)
 }
 
