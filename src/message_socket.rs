@@ -109,10 +109,7 @@ impl Sender {
     /// on other targets they leave only with the next blocking send or
     /// waiting `close` on the connection.
     pub fn try_send(&self, message: Message) -> std::result::Result<(), TrySendError> {
-        let (text, payload): (bool, &[u8]) = match &message {
-            Message::Text(t) => (true, t.as_bytes()),
-            Message::Binary(b) => (false, b),
-        };
+        let (text, payload) = (message.is_text(), message.as_bytes());
         match self.shared.try_queue_data(text, payload) {
             Ok(()) => Ok(()),
             Err(NotQueued::Full) => Err(TrySendError::Full(message)),

@@ -96,10 +96,7 @@ pub(crate) struct SharedFrame {
 
 impl SharedFrame {
     pub(crate) fn new(message: &Message) -> SharedFrame {
-        let (text, payload): (bool, &[u8]) = match message {
-            Message::Text(t) => (true, t.as_bytes()),
-            Message::Binary(b) => (false, b),
-        };
+        let (text, payload) = (message.is_text(), message.as_bytes());
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
         let mut bytes = Vec::with_capacity(payload.len() + MAX_HEADER);
         encode_frame(&mut bytes, opcode, payload, None);
@@ -137,10 +134,7 @@ impl Engine {
         let mask = || (self.role == Role::Client).then(rand::random::<[u8; 4]>);
         let (mut count, mut end) = (0, 0);
         for message in messages {
-            let (text, payload): (bool, &[u8]) = match &message {
-                Message::Text(t) => (true, t.as_bytes()),
-                Message::Binary(b) => (false, b),
-            };
+            let (text, payload) = (message.is_text(), message.as_bytes());
             if payload.len() > PIECE {
                 // Large: what is queued first, then the message in pieces.
                 self.drain_until(&mut self.writing(), budget, true, end)?;
