@@ -15,10 +15,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tungstenite::protocol::{Role, WebSocket};
+use tungstenite::protocol::Role;
 use url::Url;
 
-use crate::engine::{self, Engine, Event, Pipe, Sink};
+use crate::engine::{self, Engine, Event, Sink};
 use crate::error::{Error, Result, Status};
 use crate::options::{redact_raw, Credentials, Options};
 use crate::time::Deadline;
@@ -172,12 +172,10 @@ pub(crate) fn connect(
         via = proxy::choose(&target, &options)?;
     };
     let _ = transport.set_read_timeout(None);
-    let config = engine::protocol_config(&options);
-    let ws = WebSocket::from_raw_socket(Pipe::memory(tail), Role::Client, Some(config));
     let (tx, rx) = mpsc::channel();
     let shared = engine::start(
         transport,
-        ws,
+        tail,
         Role::Client,
         options,
         target.shown,

@@ -69,19 +69,7 @@ impl Engine {
         let frame = close_frame(code, reason)?;
         let timeout = self.options.close_timeout;
         let deadline = Deadline::after(timeout);
-        let sent = {
-            let mut ws = self.proto();
-            if ws.can_write() {
-                let wire_frame = tungstenite::protocol::CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = ws.close(Some(wire_frame));
-                true
-            } else {
-                false
-            }
-        };
+        let sent = self.proto().close(Some(&frame));
         if sent {
             lock(&self.lifecycle).we_closed(frame, deadline);
             // A reader waiting for the End to be taken need not any more.
@@ -212,20 +200,24 @@ impl Engine {
                 self.finish(buf, false);
                 None
             }
-            Decoded::Failed(e) => {
-                let Some((status, code, reason)) = violation(&e) else {
-                    // The peer closed TCP without a close handshake.
-                    let failure = lock(&self.lifecycle).failure().cloned();
-                    return Some(failure.unwrap_or_else(|| Error::Io {
-                        peer: self.peer.clone(),
-                        what: "receiving".into(),
-                        status: Status::ConnectionReset,
-                        source: Arc::new(io::Error::new(
-                            io::ErrorKind::ConnectionReset,
-                            "the peer closed the connection without a close frame",
-                        )),
-                    }));
-                };
+            Decoded::Reset => {
+                // The peer closed TCP without a close handshake.
+                let failure = lock(&self.lifecycle).failure().cloned();
+                Some(failure.unwrap_or_else(|| Error::Io {
+                    peer: self.peer.clone(),
+                    what: "receiving".into(),
+                    status: Status::ConnectionReset,
+                    source: Arc::new(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the peer closed the connection without a close frame",
+                    )),
+                }))
+            }
+            Decoded::Violated(Violation {
+                status,
+                code,
+                reason,
+            }) => {
                 warn!("{}: {reason}; closing with {code}", self.peer);
                 let error = Error::Protocol {
                     peer: self.peer.clone(),
@@ -294,14 +286,11 @@ impl Engine {
     /// and the reader's `finish` sends it before shutting the socket down.
     pub(super) fn send_violation_close(&self) {
         {
-            let mut ws = self.proto();
+            let mut proto = self.proto();
             let Some(frame) = lock(&self.lifecycle).take_violation_close() else {
                 return;
             };
-            let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
-                code: CloseCode::from(frame.code),
-                reason: frame.reason.into(),
-            }));
+            proto.close(Some(&frame));
         }
         self.flush_leftovers();
     }

@@ -209,35 +209,6 @@ impl Lifecycle {
     }
 }
 
-/// The status, close code and reason for a tungstenite read error that the
-/// peer caused; `None` when the peer simply went away.
-pub(super) fn violation(e: &tungstenite::Error) -> Option<(Status, u16, String)> {
-    Some(match e {
-        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
-        tungstenite::Error::Io(_) => return None,
-        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
-            Status::MessageTooBig,
-            1009,
-            format!("the peer sent a message of {size} bytes, over the limit of {max_size}"),
-        ),
-        tungstenite::Error::Capacity(c) => (Status::MessageTooBig, 1009, c.to_string()),
-        tungstenite::Error::Utf8(_) => (
-            Status::InvalidUtf8,
-            1007,
-            "the peer sent text that is not valid UTF-8".into(),
-        ),
-        tungstenite::Error::Protocol(p) => (
-            Status::ProtocolError,
-            1002,
-            format!("the peer broke the WebSocket protocol: {p}"),
-        ),
-        other => (
-            Status::Unknown,
-            1011,
-            format!("cannot decode what the peer sent: {other}"),
-        ),
-    })
-}
 /// A close reason fits in 123 bytes; cut at a character boundary.
 pub(super) fn reason_for_frame(reason: &str) -> String {
     let mut end = reason.len().min(123);
@@ -342,31 +313,6 @@ mod tests {
         assert_eq!(cut.len(), 122);
         assert!(long.starts_with(&cut));
         assert_eq!(reason_for_frame("short"), "short");
-    }
-
-    #[test]
-    fn read_errors_map_to_close_codes() {
-        let too_long = tungstenite::Error::Capacity(CapacityError::MessageTooLong {
-            size: 10,
-            max_size: 5,
-        });
-        let (status, code, reason) = violation(&too_long).expect("the peer's fault");
-        assert_eq!((status, code), (Status::MessageTooBig, 1009));
-        assert!(
-            reason.contains("10 bytes") && reason.contains("5"),
-            "{reason}"
-        );
-        let utf8 = tungstenite::Error::Utf8("bad".into());
-        assert_eq!(
-            violation(&utf8).map(|v| (v.0, v.1)),
-            Some((Status::InvalidUtf8, 1007))
-        );
-        let proto = tungstenite::Error::Protocol(ProtocolError::UnmaskedFrameFromClient);
-        assert_eq!(violation(&proto).map(|v| v.1), Some(1002));
-        let reset = tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake);
-        assert!(violation(&reset).is_none());
-        let io = tungstenite::Error::Io(io::Error::other("gone"));
-        assert!(violation(&io).is_none());
     }
 
     /// The receiving side can take the End from the channel before

@@ -10,7 +10,7 @@
 //!
 //! **Threads.** The caller's threads send; the reader thread, which the
 //! socket owns, reads the socket. It turns bytes into messages with
-//! tungstenite's protocol state and hands them over a std `mpsc` channel (a
+//! our decoder (`decode.rs`) and hands them over a std `mpsc` channel (a
 //! batch per socket read).
 //!
 //! **Who reads.** Whoever holds the `ReadState` (the read buffer, the frame
@@ -34,7 +34,8 @@
 //! |---|---|
 //! | `readers.rs` | who reads: the reader thread, and a receiving thread standing in for it |
 //! | `read.rs` | the read path: one socket read, its deadlines, handing messages over |
-//! | `protocol.rs` | tungstenite's protocol state over the in-memory pipe; decoding |
+//! | `decode.rs` | the receive half of the protocol: frames parsed, messages assembled, the rules checked |
+//! | `protocol.rs` | the sending half (close sent, control frames encoded); acting on what was decoded |
 //! | `send.rs` | the send path: a caller's message to frames on the wire |
 //! | `wire.rs` | the right to write the socket, and the bytes not yet written |
 //! | `outbox.rs` | frames waiting for the wire, in order |
@@ -57,10 +58,10 @@
 //!    finds `wire` free and nothing queued skips the outbox: it is encoded
 //!    straight into the wire buffer (`send_alone`). The reader only ever
 //!    `try_lock`s it, and then writes without blocking (`MSG_DONTWAIT`).
-//! 2. `proto`: tungstenite's `WebSocket<Pipe>`; the pipe holds the bytes the
-//!    reader has read and not yet decoded. Held only for in-memory work,
-//!    never across a socket call. Releasing it moves what tungstenite wrote
-//!    (pongs, close frames) to the outbox.
+//! 2. `proto`: the sending half of the protocol state ([`Protocol`]: our
+//!    close frame queued or not, control frames encoded). Held only for
+//!    in-memory work, never across a socket call. Releasing it moves the
+//!    encoded pongs and close frames to the outbox.
 //! 3. `outbox`: encoded frames in the order they must leave, data and
 //!    control alike; held only to append or to take everything.
 //! 4. `lifecycle`: the connection's [`Lifecycle`] (its state, the close
@@ -83,6 +84,7 @@
 
 mod backpressure;
 mod closing;
+mod decode;
 mod lifecycle;
 mod outbox;
 mod pings;
@@ -94,13 +96,12 @@ mod send;
 mod wire;
 
 // The rooms share one set of names: each file opens with `use super::*`.
-pub(crate) use protocol::{protocol_config, Pipe};
 #[cfg(test)]
 pub(crate) use queue::ENCODED;
 pub(crate) use queue::{NotQueued, SharedFrame};
-use {lifecycle::*, outbox::*, pings::*, read::*, readers::*, wire::*};
+use {decode::*, lifecycle::*, outbox::*, pings::*, protocol::*, read::*, readers::*, wire::*};
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{
@@ -114,15 +115,11 @@ use crate::sync::{lock, wait_for, wait_until};
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
-use tungstenite::error::{CapacityError, ProtocolError};
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::Role;
 use tungstenite::Bytes;
-use tungstenite::Message as WireMessage;
 
-use crate::codec::{
-    apply_mask, encode_frame, encode_header, FrameTracker, HeaderExtent, MAX_HEADER, OP_PONG,
-};
+use crate::codec::{apply_mask, encode_frame, encode_header, HeaderExtent, MAX_HEADER, OP_PONG};
 use crate::error::{CloseFrame, Error, Result, Status};
 use crate::info::{Info, Stats, TlsInfo};
 use crate::message::Message;
@@ -146,9 +143,6 @@ const STAND_ASIDE_IDLE: Duration = Duration::from_secs(1);
 /// over 256 KiB, large transfers unchanged).
 const READ_BUFFER_MIN: usize = 4 << 10;
 const READ_BUFFER_MAX: usize = 64 << 10;
-/// tungstenite's read chunk (its default of 128 KiB is zero-filled and kept
-/// per connection).
-const PROTOCOL_READ_CHUNK: usize = 4 << 10;
 /// While a deadline runs, the reader wakes at least this often to check it:
 /// the kernel rounds long socket timeouts up by seconds.
 const DEADLINE_SLICE: Duration = Duration::from_secs(1);
@@ -220,7 +214,7 @@ pub(crate) struct Engine {
     pub(crate) protocol: Option<String>,
     /// The headers of the server's 101 and the proxy (client side).
     response_headers: std::sync::OnceLock<ClientFacts>,
-    proto: Mutex<WebSocket<Pipe>>,
+    proto: Mutex<Protocol>,
     read_slot: Mutex<ReadSlot>,
     read_slot_changed: Condvar,
     /// Threads waiting in `recv` (or a stream read).
@@ -238,7 +232,7 @@ pub(crate) struct Engine {
     flush_retry: AtomicU64,
     /// `bytes_sent` when the last flush retry began.
     retry_mark: AtomicU64,
-    /// Outbox position just past the last frame tungstenite queued (pong,
+    /// Outbox position just past the last control frame queued (pong,
     /// close): a blocking drain does not stop before it (set under `outbox`).
     control_end: AtomicU64,
     /// Mirrors of the outbox positions, for the send queue's limit without
@@ -246,7 +240,7 @@ pub(crate) struct Engine {
     /// to which every byte is written (set under `wire`).
     outbox_end: AtomicU64,
     written_end: AtomicU64,
-    /// Data frames may still be queued: tungstenite's state has not closed
+    /// Data frames may still be queued: our close frame is not queued
     /// (cleared under `outbox`, together with queueing the close frame).
     writable: AtomicBool,
     wire: Mutex<Unsent>,
@@ -279,7 +273,7 @@ fn later(t: Instant, d: Duration) -> Option<Instant> {
 #[allow(clippy::too_many_arguments)] // one call site per kind of socket; a struct would only rename them
 pub(crate) fn start(
     transport: Transport,
-    ws: WebSocket<Pipe>,
+    tail: Vec<u8>,
     role: Role,
     options: Arc<Options>,
     peer: String,
@@ -288,7 +282,7 @@ pub(crate) fn start(
     guard: Option<Box<dyn Send>>,
 ) -> Result<Arc<Engine>> {
     let stack = options.reader_stack_size;
-    let read_state = Box::new(ReadState::new(&options));
+    let read_state = Box::new(ReadState::new(&options, role, tail));
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let shared = Arc::new_cyclic(|me| Engine {
         id: NEXT_ID.fetch_add(1, Relaxed),
@@ -299,7 +293,7 @@ pub(crate) fn start(
         peer,
         protocol,
         response_headers: std::sync::OnceLock::new(),
-        proto: Mutex::new(ws),
+        proto: Mutex::new(Protocol::new(role)),
         read_slot: Mutex::new(ReadSlot {
             state: Some(read_state),
             receiver_steps: 0,

@@ -56,7 +56,7 @@ impl Engine {
     pub(super) fn send_keepalive_ping(&self) {
         let payload = Bytes::from_static(b"wsock");
         self.ping_sent(&payload);
-        self.send_control(WireMessage::Ping(payload));
+        self.send_control(Control::Ping, &payload);
     }
 
     /// Sends a ping with `payload`, waiting for the wire (the send timeout);
@@ -70,7 +70,7 @@ impl Engine {
         }
         let payload = Bytes::copy_from_slice(payload);
         let number = self.ping_sent(&payload);
-        self.send(WireMessage::Ping(payload))?;
+        self.send_ping(&payload)?;
         Ok(number)
     }
 
@@ -88,7 +88,7 @@ impl Engine {
         if !self.writable.load(Acquire) {
             return Err(self.not_writable());
         }
-        self.send_control(WireMessage::Ping(payload));
+        self.send_control(Control::Ping, &payload);
         loop {
             // A connection that is closing or failed answers no more pings
             // (an end that comes later sets `over`, under `pings`).

@@ -1,6 +1,7 @@
-//! The protocol state: tungstenite's `WebSocket` over an in-memory pipe,
-//! which serves the bytes a reader took off the socket and collects what
-//! tungstenite writes (pongs, close replies) for the outbox.
+//! The protocol state: what we have sent of the close handshake, the
+//! control frames encoded for the outbox, and acting on what the decoder
+//! (`decode.rs`) yields: messages to hand over, pings to answer, pongs to
+//! match, the peer's close to answer.
 //!
 //! Run by the reader thread and a receiving thread that reads (decoding),
 //! and by senders and closers (control frames). Holds `proto`; releasing it
@@ -8,88 +9,77 @@
 
 use super::*;
 
-/// The in-memory stream tungstenite reads from and writes to: it serves
-/// the bytes a reader took off the socket (starting with those that came
-/// with the opening handshake), and collects what tungstenite encodes for
-/// the outbox. Both sides do their handshakes themselves (`connect/`,
-/// `server/`) and build the protocol state with
-/// [`WebSocket::from_raw_socket`] over it.
-#[derive(Debug, Default)]
-pub(crate) struct Pipe {
-    pub(super) input: Vec<u8>,
-    pub(super) input_len: usize,
-    pub(super) input_pos: usize,
-    pub(super) eof: bool,
-    pub(super) outbox: Vec<u8>,
+/// The sending half of the protocol state (guarded by `proto`).
+#[derive(Debug)]
+pub(super) struct Protocol {
+    /// Our close frame is queued: no frame of any kind may follow it.
+    close_sent: bool,
+    /// Control frames encoded and not yet in the outbox.
+    written: Vec<u8>,
+    /// We are the client: our frames are masked.
+    masks: bool,
 }
-impl Pipe {
-    /// A pipe whose input starts with `tail` (bytes read with the handshake).
-    pub(crate) fn memory(tail: Vec<u8>) -> Pipe {
-        Pipe {
-            input_len: tail.len(),
-            input: tail,
-            ..Pipe::default()
+impl Protocol {
+    pub(super) fn new(role: Role) -> Protocol {
+        Protocol {
+            close_sent: false,
+            written: Vec::new(),
+            masks: role == Role::Client,
         }
-    }
-}
-impl Read for Pipe {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = &self.input[self.input_pos..self.input_len];
-        if available.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.input_pos += n;
-        Ok(n)
-    }
-}
-impl Write for Pipe {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.outbox.extend_from_slice(buf);
-        Ok(buf.len())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    /// Frames may still be sent: our close frame is not queued.
+    pub(super) fn can_write(&self) -> bool {
+        !self.close_sent
+    }
+
+    /// Encodes a control frame (a payload of at most 125 bytes).
+    pub(super) fn control(&mut self, control: Control, payload: &[u8]) {
+        debug_assert!(payload.len() <= 125);
+        let mask = self.masks.then(rand::random::<[u8; 4]>);
+        encode_frame(&mut self.written, OpCode::Control(control), payload, mask);
+    }
+
+    /// Encodes our close frame (the last frame we send); false if one was
+    /// already. `None`: a close frame without a code.
+    pub(super) fn close(&mut self, frame: Option<&CloseFrame>) -> bool {
+        if self.close_sent {
+            return false;
+        }
+        let mut payload = Vec::with_capacity(125);
+        if let Some(f) = frame {
+            payload.extend_from_slice(&f.code.to_be_bytes());
+            payload.extend_from_slice(reason_for_frame(&f.reason).as_bytes());
+        }
+        self.control(Control::Close, &payload);
+        self.close_sent = true;
+        true
     }
 }
-/// tungstenite's settings for our options.
-pub(crate) fn protocol_config(options: &Options) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(PROTOCOL_READ_CHUNK)
-        .write_buffer_size(0)
-        .max_message_size(Some(options.max_message_size))
-        .max_frame_size(Some(options.max_message_size))
-}
-/// The locked protocol state. Releasing it moves what tungstenite wrote
-/// (pongs, close frames) into the outbox, and, once tungstenite's state has
-/// closed, stops further data frames in the same step. Whatever a thread
+/// The locked protocol state. Releasing it moves the control frames
+/// encoded (pongs, close frames) into the outbox, and, once our close frame
+/// is queued, stops further data frames in the same step. Whatever a thread
 /// queued before handing a message to the receiving side is thus queued
 /// before any reply to it.
 pub(super) struct Proto<'a> {
-    pub(super) ws: MutexGuard<'a, WebSocket<Pipe>>,
+    pub(super) state: MutexGuard<'a, Protocol>,
     pub(super) shared: &'a Engine,
 }
 impl Deref for Proto<'_> {
-    type Target = WebSocket<Pipe>;
-    fn deref(&self) -> &WebSocket<Pipe> {
-        &self.ws
+    type Target = Protocol;
+    fn deref(&self) -> &Protocol {
+        &self.state
     }
 }
 impl DerefMut for Proto<'_> {
-    fn deref_mut(&mut self) -> &mut WebSocket<Pipe> {
-        &mut self.ws
+    fn deref_mut(&mut self) -> &mut Protocol {
+        &mut self.state
     }
 }
 impl Drop for Proto<'_> {
     fn drop(&mut self) {
-        let closing = !self.ws.can_write() && self.shared.writable.load(Relaxed);
-        let written = &mut self.ws.get_mut().outbox;
+        let closing = self.state.close_sent && self.shared.writable.load(Relaxed);
+        let written = &mut self.state.written;
         if written.is_empty() && !closing {
             return;
         }
@@ -110,67 +100,56 @@ impl Drop for Proto<'_> {
 impl Engine {
     pub(super) fn proto(&self) -> Proto<'_> {
         Proto {
-            ws: lock(&self.proto),
+            state: lock(&self.proto),
             shared: self,
         }
     }
 
-    /// Feeds `n` bytes of `buf` (`Some(0)`: end of stream; `None`: nothing
-    /// new) to the protocol state and decodes all it can.
-    pub(super) fn decode(
+    /// Decodes `n` bytes of `buf` (`Some(0)`: the end of the stream)
+    /// into `state.batch`, answering control frames on the way.
+    pub(super) fn decode(&self, state: &mut ReadState, n: usize) -> (Decoded, Option<CloseFrame>) {
+        if n == 0 {
+            return (Decoded::Reset, None);
+        }
+        let ReadState {
+            buf,
+            batch,
+            decoder,
+            ..
+        } = state;
+        self.decode_bytes(decoder, &mut buf[..n], batch)
+    }
+
+    /// Decodes `bytes`; what the decoder yields goes to `batch` (data) or
+    /// is acted on (control frames).
+    pub(super) fn decode_bytes(
         &self,
-        buf: &mut Vec<u8>,
-        n: Option<usize>,
+        decoder: &mut Decoder,
+        bytes: &mut [u8],
         batch: &mut Vec<Message>,
     ) -> (Decoded, Option<CloseFrame>) {
         let mut peer_close = None;
-        let mut ws = self.proto();
-        let pipe = ws.get_mut();
-        match n {
-            None => {}
-            Some(0) => pipe.eof = true,
-            Some(n) => {
-                std::mem::swap(&mut pipe.input, buf);
-                pipe.input_len = n;
-                pipe.input_pos = 0;
+        let flow = decoder.feed(bytes, false, &mut |item| match item {
+            Item::Message(m) => batch.push(m),
+            Item::Part(_) => unreachable!("parts are not asked for"),
+            Item::Ping(payload) => {
+                let mut proto = self.proto();
+                if proto.can_write() {
+                    proto.control(Control::Pong, &payload);
+                }
             }
-        }
-        let fed = loop {
-            match ws.read() {
-                Ok(WireMessage::Text(t)) => batch.push(Message::Text(t)),
-                Ok(WireMessage::Binary(b)) => batch.push(Message::Binary(b)),
-                Ok(WireMessage::Close(frame)) => {
-                    peer_close = Some(match frame {
-                        Some(f) => CloseFrame {
-                            code: f.code.into(),
-                            reason: f.reason.to_string(),
-                        },
-                        None => CloseFrame {
-                            code: 1005,
-                            reason: String::new(),
-                        },
-                    });
-                    break Decoded::Closed;
-                }
-                Ok(WireMessage::Pong(payload)) => self.pong_arrived(&payload),
-                Ok(_) => {} // a ping: tungstenite queues the pong itself
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    break Decoded::NeedMore;
-                }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    break Decoded::Closed;
-                }
-                Err(e) => break Decoded::Failed(e),
+            Item::Pong(payload) => self.pong_arrived(&payload),
+            Item::Close(frame) => {
+                // Echo the peer's close frame, unless ours is already out.
+                let mut proto = self.proto();
+                proto.close(Some(&frame).filter(|f| f.code != 1005));
+                peer_close = Some(frame);
             }
-        };
-        // Queue what tungstenite owes the peer (pong, close reply) in the outbox.
-        let _ = ws.flush();
-        if let Some(1..) = n {
-            let pipe = ws.get_mut();
-            std::mem::swap(&mut pipe.input, buf);
-            pipe.input_len = 0;
-            pipe.input_pos = 0;
+        });
+        match flow {
+            Ok(Flow::More) => (Decoded::NeedMore, None),
+            Ok(Flow::Closed) => (Decoded::Closed, peer_close),
+            Err(v) => (Decoded::Violated(v), None),
         }
-        (fed, peer_close)
     }
 }

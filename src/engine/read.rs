@@ -2,7 +2,7 @@
 //! keepalive, close), and handing what it decoded to the receiving side.
 //!
 //! Run by whoever holds the read state (see `readers`); takes `lifecycle`
-//! briefly to read the close deadline, and `proto` to decode.
+//! briefly to read the close deadline, and `proto` to answer control frames.
 
 use super::*;
 
@@ -14,7 +14,7 @@ pub(super) struct ReadState {
     pub(super) buf: Vec<u8>,
     /// Messages decoded by the last read, not yet handed over.
     pub(super) batch: Vec<Message>,
-    pub(super) tracker: FrameTracker,
+    pub(super) decoder: Decoder,
     /// When the incomplete message began to arrive (the receive timeout runs).
     pub(super) message_started: Option<Instant>,
     /// The socket's read timeout as last set.
@@ -22,16 +22,20 @@ pub(super) struct ReadState {
     pub(super) last_inbound: Instant,
     pub(super) ping_sent: Option<Instant>,
     pub(super) next_unsolicited_pong: Option<Instant>,
-    /// The frames that came with the opening handshake are still to decode.
-    pub(super) handshake_leftovers: bool,
+    /// The bytes that came with the opening handshake, still to decode.
+    pub(super) tail: Vec<u8>,
 }
 impl ReadState {
-    pub(super) fn new(options: &Options) -> ReadState {
+    pub(super) fn new(options: &Options, role: Role, tail: Vec<u8>) -> ReadState {
         let now = Instant::now();
         ReadState {
             buf: vec![0u8; READ_BUFFER_MIN],
             batch: Vec::new(),
-            tracker: FrameTracker::default(),
+            decoder: Decoder::new(
+                role == Role::Server,
+                options.max_message_size,
+                options.max_frame_size,
+            ),
             message_started: None,
             read_timeout: None,
             last_inbound: now,
@@ -39,7 +43,7 @@ impl ReadState {
             next_unsolicited_pong: options
                 .unsolicited_pong_interval
                 .and_then(|every| later(now, every)),
-            handshake_leftovers: true,
+            tail,
         }
     }
 }
@@ -60,8 +64,10 @@ pub(super) enum Decoded {
     NeedMore,
     /// The close handshake is over (or the peer's close frame has arrived).
     Closed,
-    /// tungstenite reported an error.
-    Failed(tungstenite::Error),
+    /// The peer closed TCP without a close frame.
+    Reset,
+    /// The peer broke a rule of the protocol.
+    Violated(Violation),
 }
 /// The deadlines of one read (instants no clock reaches are `None`).
 pub(super) struct Due {
@@ -113,10 +119,15 @@ impl Engine {
         limit: Option<Duration>,
         as_reader: bool,
     ) -> Step {
-        if std::mem::take(&mut state.handshake_leftovers) {
+        if !state.tail.is_empty() {
             // The first pass reads nothing: it decodes the frames that came
-            // with the opening handshake, which tungstenite already holds.
-            return match self.decode(&mut state.buf, None, &mut state.batch) {
+            // with the opening handshake.
+            let mut tail = std::mem::take(&mut state.tail);
+            let decoded = self.decode_bytes(&mut state.decoder, &mut tail, &mut state.batch);
+            if state.decoder.mid_message() {
+                state.message_started.get_or_insert_with(Instant::now);
+            }
+            return match decoded {
                 (Decoded::NeedMore, _) => Step::More,
                 (decoded, peer_close) => Step::Over(decoded, peer_close),
             };
@@ -156,20 +167,13 @@ impl Engine {
             return Step::Ended(self.close_timed_out());
         }
         self.peer_is_alive(state);
-        let ReadState {
-            buf,
-            batch,
-            tracker,
-            message_started,
-            ..
-        } = state;
-        if n > 0 && tracker.feed(&buf[..n]) {
-            message_started.get_or_insert_with(Instant::now);
+        let (decoded, peer_close) = self.decode(state, n);
+        if state.decoder.mid_message() {
+            state.message_started.get_or_insert_with(Instant::now);
         } else {
-            *message_started = None;
+            state.message_started = None;
         }
-        let (decoded, peer_close) = self.decode(buf, Some(n), batch);
-        adapt_read_buffer(buf, n);
+        adapt_read_buffer(&mut state.buf, n);
         match decoded {
             Decoded::NeedMore => Step::More,
             decoded => Step::Over(decoded, peer_close),
@@ -281,7 +285,7 @@ impl Engine {
             .options
             .unsolicited_pong_interval
             .and_then(|every| later(now, every));
-        self.send_control(WireMessage::Pong(Bytes::new()));
+        self.send_control(Control::Pong, &[]);
     }
 
     /// Any byte from the peer shows it is alive: keepalive starts afresh.

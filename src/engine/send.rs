@@ -21,43 +21,24 @@ impl Engine {
         Ok(outbox.queued_end)
     }
 
-    /// Sends one whole message; returns once it is on the wire.
-    pub(crate) fn send(&self, message: WireMessage) -> Result<()> {
-        self.send_within(message, self.options.send_timeout)
-    }
-
-    /// Sends one whole message within `timeout`.
-    pub(crate) fn send_within(&self, message: WireMessage, timeout: Duration) -> Result<()> {
+    /// Sends a ping with `payload` (at most 125 bytes); returns once it is
+    /// on the wire, within the send timeout.
+    pub(crate) fn send_ping(&self, payload: &[u8]) -> Result<()> {
+        let timeout = self.options.send_timeout;
         let deadline = Deadline::after(timeout);
-        let is_data = message.is_text() || message.is_binary();
         let mut wire = self.writing();
         {
-            let mut ws = self.proto();
-            if !ws.can_write() {
-                drop(ws);
+            let mut proto = self.proto();
+            if !proto.can_write() {
+                drop(proto);
                 drop(wire);
                 return Err(self.not_writable());
             }
-            if let Err(e) = ws.send(message) {
-                drop(ws);
-                drop(wire);
-                return Err(match e {
-                    tungstenite::Error::AlreadyClosed
-                    | tungstenite::Error::ConnectionClosed
-                    | tungstenite::Error::Protocol(ProtocolError::SendAfterClosing) => {
-                        self.not_writable()
-                    }
-                    e => Error::InvalidArgument(format!("cannot send to {}: {e}", self.peer)),
-                });
-            }
+            proto.control(Control::Ping, payload);
         }
         let result = self.drain(&mut wire, Some((deadline, timeout)));
         drop(wire);
-        result?;
-        self.stats
-            .messages_sent
-            .fetch_add(u64::from(is_data), Relaxed);
-        Ok(())
+        result.map(drop)
     }
 
     /// Sends one data message from a borrowed payload, with one copy of the
@@ -199,19 +180,19 @@ impl Engine {
     /// Queues a keepalive ping (or unsolicited pong) and sends it if the
     /// wire is free. A sender stuck writing delays it, but the pong deadline
     /// runs regardless.
-    pub(super) fn send_control(&self, frame: WireMessage) {
+    pub(super) fn send_control(&self, control: Control, payload: &[u8]) {
         {
-            let mut ws = self.proto();
-            if !ws.can_write() {
+            let mut proto = self.proto();
+            if !proto.can_write() {
                 return;
             }
             // A pong still queued serves as the heartbeat; an unsolicited one
             // queued after it would take its place (see `push_control`), and
             // the peer would miss the answer to its latest ping.
-            if frame.is_pong() && lock(&self.outbox).tail_pong.is_some() {
+            if control == Control::Pong && lock(&self.outbox).tail_pong.is_some() {
                 return;
             }
-            let _ = ws.write(frame);
+            proto.control(control, payload);
         }
         self.flush_leftovers();
     }

@@ -18,6 +18,7 @@ pub struct Options {
     pub send_timeout: Duration,
     pub receive_timeout: Duration,
     pub max_message_size: usize,
+    pub max_frame_size: usize,
     pub close_timeout: Duration,
     pub handshake_timeout: Duration,
     pub protocols: Vec<String>,
@@ -55,6 +56,7 @@ impl Default for Options {
             send_timeout: Duration::from_secs(30),
             receive_timeout: Duration::from_secs(30),
             max_message_size: 64 << 20,
+            max_frame_size: 64 << 20,
             close_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             protocols: Vec::new(),
@@ -190,14 +192,32 @@ macro_rules! connection_setters {
             self
         }
 
-        /// The largest message (and frame) accepted from the peer; a larger
-        /// one closes the connection with 1009. Defaults to 64 MiB.
+        /// The largest message accepted from the peer whole (`recv`,
+        /// `messages`); a larger one closes the connection with 1009.
+        /// Defaults to 64 MiB. A message read in parts
+        /// (`MessageWebSocket::recv_reader`, stream mode) has no size
+        /// limit: [`max_frame_size`](Self::max_frame_size) bounds each of
+        /// its frames instead.
         pub fn max_message_size(mut self, bytes: usize) -> Self {
             if bytes == 0 {
                 self.options
                     .invalid("max_message_size must be greater than zero".into());
             }
             self.options.max_message_size = bytes;
+            self
+        }
+
+        /// The largest frame accepted in a message read in parts
+        /// (`MessageWebSocket::recv_reader`, stream mode); a larger one
+        /// closes the connection with 1009. Memory for such a message is
+        /// bounded by this and the receive queue limit, not by the
+        /// message. Defaults to 64 MiB.
+        pub fn max_frame_size(mut self, bytes: usize) -> Self {
+            if bytes == 0 {
+                self.options
+                    .invalid("max_frame_size must be greater than zero".into());
+            }
+            self.options.max_frame_size = bytes;
             self
         }
 

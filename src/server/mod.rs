@@ -29,9 +29,9 @@ use log::{debug, warn};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tungstenite::handshake::server::{create_response, write_response};
 use tungstenite::http::{self, HeaderValue, StatusCode};
-use tungstenite::protocol::{Role, WebSocket};
+use tungstenite::protocol::Role;
 
-use crate::engine::{self, Pipe, Sink};
+use crate::engine::{self, Sink};
 use crate::error::{Error, Result, Status};
 use crate::hub::{Connection, Hub};
 use crate::info::TlsInfo;

@@ -308,21 +308,13 @@ impl Request {
         transport
             .set_read_timeout(None)
             .map_err(|e| Error::io(peer, "preparing the socket", e))?;
-        let config = engine::protocol_config(&self.options);
-        // Not `from_partially_read`: its read buffer has no reserved
-        // capacity, which costs allocations on every frame.
-        let ws = WebSocket::from_raw_socket(
-            Pipe::memory(std::mem::take(&mut self.tail)),
-            Role::Server,
-            Some(config),
-        );
         let served = self.slot.as_mut().map(|s| {
             s.connected();
             Arc::clone(s.served())
         });
         let engine = engine::start(
             transport,
-            ws,
+            std::mem::take(&mut self.tail),
             Role::Server,
             Arc::clone(&self.options),
             peer.to_string(),

@@ -1,0 +1,704 @@
+//! The receive side of the protocol (RFC 6455 sections 5 and 8): frames
+//! parsed once, straight from the read buffer, payloads unmasked in place,
+//! messages assembled, and every rule checked on the way: masking, reserved
+//! bits and opcodes, control frames (final, at most 125 bytes, allowed
+//! between the frames of a message), continuation order, close frames (code
+//! and UTF-8 reason), UTF-8 text checked as it arrives (so invalid text fails
+//! at its first bad byte, not at the message's end), and the size limits.
+//!
+//! Pure: no socket, no lock. Run by whoever holds the read state; the
+//! engine acts on what it yields (`protocol.rs`). tungstenite parses and
+//! formats the frame headers.
+
+use std::io::Cursor;
+
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::{Bytes, Utf8Bytes};
+
+use crate::codec::{apply_mask, MAX_HEADER};
+use crate::error::{CloseFrame, Status};
+use crate::message::Message;
+
+/// One thing decoded.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A whole data message.
+    Message(Message),
+    /// A piece of a data message handed on as it arrives (parts mode).
+    #[allow(dead_code)] // read by the receiving side once messages in parts land
+    Part(Part),
+    Ping(Bytes),
+    Pong(Bytes),
+    /// The peer's close frame (1005 if it had no code). Decoding stops.
+    Close(CloseFrame),
+}
+
+/// A piece of one data message: the payload bytes that arrived together.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // read by the receiving side once messages in parts land
+pub(crate) struct Part {
+    pub(crate) text: bool,
+    /// The first piece of its message.
+    pub(crate) first: bool,
+    /// The last piece of its message.
+    pub(crate) fin: bool,
+    pub(crate) data: Bytes,
+}
+
+/// A rule the peer broke: the status, the close code owed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation {
+    pub(crate) status: Status,
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+}
+
+fn protocol(reason: impl Into<String>) -> Violation {
+    Violation {
+        status: Status::ProtocolError,
+        code: 1002,
+        reason: format!("the peer broke the WebSocket protocol: {}", reason.into()),
+    }
+}
+
+fn bad_utf8() -> Violation {
+    Violation {
+        status: Status::InvalidUtf8,
+        code: 1007,
+        reason: "the peer sent text that is not valid UTF-8".into(),
+    }
+}
+
+fn too_big(what: &str, size: u64, limit: usize) -> Violation {
+    Violation {
+        status: Status::MessageTooBig,
+        code: 1009,
+        reason: format!("the peer sent a {what} of {size} bytes, over the limit of {limit}"),
+    }
+}
+
+/// Where decoding stands after the bytes given.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// All decoded; more bytes are needed.
+    More,
+    /// The peer's close frame arrived: whatever follows is not read.
+    Closed,
+}
+
+/// UTF-8 checked piece by piece: a character split between pieces is
+/// carried (at most 3 bytes) to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Utf8Check {
+    carry: [u8; 4],
+    carried: usize,
+}
+
+impl Utf8Check {
+    /// False at the first byte that no valid text can contain.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        while self.carried > 0 {
+            let Some((&b, rest)) = bytes.split_first() else {
+                return true;
+            };
+            bytes = rest;
+            self.carry[self.carried] = b;
+            self.carried += 1;
+            match std::str::from_utf8(&self.carry[..self.carried]) {
+                Ok(_) => self.carried = 0,
+                Err(e) if e.error_len().is_some() => return false,
+                Err(_) if self.carried == 4 => return false,
+                Err(_) => {}
+            }
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => true,
+            Err(e) if e.error_len().is_some() => false,
+            Err(e) => {
+                let tail = &bytes[e.valid_up_to()..];
+                self.carry[..tail.len()].copy_from_slice(tail);
+                self.carried = tail.len();
+                true
+            }
+        }
+    }
+
+    /// True if the text ended on a character boundary.
+    pub(crate) fn complete(&self) -> bool {
+        self.carried == 0
+    }
+}
+
+/// The frame whose payload is arriving.
+#[derive(Debug)]
+struct Frame {
+    /// The control opcode, or `None` for a data frame.
+    control: Option<Control>,
+    fin: bool,
+    left: u64,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes of this frame already unmasked (the mask's phase).
+    done: usize,
+}
+
+/// The data message under way.
+#[derive(Debug)]
+struct Assembly {
+    text: bool,
+    /// Payload so far (assembled messages only).
+    data: Vec<u8>,
+    /// Bytes of the message so far.
+    len: u64,
+    utf8: Utf8Check,
+    /// Handed on in parts rather than assembled.
+    in_parts: bool,
+    /// A part has been handed on: the next is not the first.
+    parts_sent: bool,
+}
+
+/// The most an assembled message reserves ahead of its bytes: a peer's
+/// announced length is not trusted with memory it has not sent.
+const RESERVE_AHEAD: u64 = 1 << 20;
+
+/// The receive state of one connection.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    /// We are the server: every frame must be masked (and none, if client).
+    server: bool,
+    max_message: usize,
+    max_frame: usize,
+    head: [u8; MAX_HEADER],
+    head_len: usize,
+    frame: Option<Frame>,
+    message: Option<Assembly>,
+    control: Vec<u8>,
+    closed: bool,
+}
+
+impl Decoder {
+    /// `server`: frames must come masked (a client's: unmasked).
+    /// `max_message` bounds an assembled message, `max_frame` one frame of
+    /// a message handed on in parts.
+    pub(crate) fn new(server: bool, max_message: usize, max_frame: usize) -> Decoder {
+        Decoder {
+            server,
+            max_message,
+            max_frame,
+            head: [0; MAX_HEADER],
+            head_len: 0,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// A message (or a frame header) is partly here: the receive timeout runs.
+    pub(crate) fn mid_message(&self) -> bool {
+        self.head_len > 0 || self.message.is_some() || self.frame.is_some()
+    }
+
+    /// Decodes `buf` (unmasking it in place), yielding each item to `emit`.
+    /// With `parts`, a data message that does not arrive whole within `buf`
+    /// is handed on in parts, without the message size limit (the frame
+    /// limit holds); otherwise it is assembled.
+    pub(crate) fn feed(
+        &mut self,
+        buf: &mut [u8],
+        parts: bool,
+        emit: &mut impl FnMut(Item),
+    ) -> Result<Flow, Violation> {
+        let mut pos = 0;
+        loop {
+            if self.closed {
+                return Ok(Flow::Closed);
+            }
+            if self.frame.is_none() {
+                let Some((header, length)) = self.header(buf, &mut pos)? else {
+                    return Ok(Flow::More);
+                };
+                let (frame, opens) = self.check(&header, length, parts)?;
+                if let Some(text) = opens {
+                    // The common case: a whole unfragmented message here.
+                    if frame.fin && length <= (buf.len() - pos) as u64 {
+                        let payload = &mut buf[pos..pos + length as usize];
+                        if let Some(mask) = frame.mask {
+                            apply_mask(payload, mask);
+                        }
+                        pos += length as usize;
+                        emit(Item::Message(whole(text, payload)?));
+                        continue;
+                    }
+                    self.message = Some(Assembly {
+                        text,
+                        data: if parts {
+                            Vec::new()
+                        } else {
+                            Vec::with_capacity(length.min(RESERVE_AHEAD) as usize)
+                        },
+                        len: 0,
+                        utf8: Utf8Check::default(),
+                        in_parts: parts,
+                        parts_sent: false,
+                    });
+                }
+                self.frame = Some(frame);
+            }
+            pos += self.payload(&mut buf[pos..], emit)?;
+            if self.frame.is_some() {
+                return Ok(Flow::More); // the buffer is used up
+            }
+        }
+    }
+
+    /// The next frame header, from `buf` at `pos` (and what an earlier
+    /// buffer left of it); `None` if it is not complete yet.
+    fn header(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+    ) -> Result<Option<(FrameHeader, u64)>, Violation> {
+        let carried = self.head_len;
+        let take = (MAX_HEADER - carried).min(buf.len() - *pos);
+        let parsed = if carried == 0 {
+            let mut cursor = Cursor::new(&buf[*pos..]);
+            FrameHeader::parse(&mut cursor).map(|h| h.map(|h| (h, cursor.position() as usize)))
+        } else {
+            self.head[carried..carried + take].copy_from_slice(&buf[*pos..*pos + take]);
+            let mut cursor = Cursor::new(&self.head[..carried + take]);
+            FrameHeader::parse(&mut cursor).map(|h| h.map(|h| (h, cursor.position() as usize)))
+        };
+        match parsed {
+            Ok(Some((header, used))) => {
+                *pos += used - carried;
+                self.head_len = 0;
+                Ok(Some(header))
+            }
+            Ok(None) => {
+                // Less than a whole header is left: keep it for the next buffer.
+                let rest = &buf[*pos..];
+                self.head[carried..carried + rest.len()].copy_from_slice(rest);
+                self.head_len = carried + rest.len();
+                *pos = buf.len();
+                Ok(None)
+            }
+            Err(e) => Err(protocol(e.to_string())),
+        }
+    }
+
+    /// Checks a frame header against the rules and the limits; returns the
+    /// frame, and `Some(text)` if it opens a data message.
+    fn check(
+        &self,
+        h: &FrameHeader,
+        length: u64,
+        parts: bool,
+    ) -> Result<(Frame, Option<bool>), Violation> {
+        if h.rsv1 || h.rsv2 || h.rsv3 {
+            return Err(protocol("a reserved bit is set, and no extension uses it"));
+        }
+        match (self.server, h.mask.is_some()) {
+            (true, false) => return Err(protocol("a frame from the client is not masked")),
+            (false, true) => return Err(protocol("a frame from the server is masked")),
+            _ => {}
+        }
+        let (control, opens) = match h.opcode {
+            OpCode::Control(c) => {
+                if !h.is_final {
+                    return Err(protocol("a control frame is fragmented"));
+                }
+                if length > 125 {
+                    return Err(protocol(format!(
+                        "a control frame has {length} bytes (at most 125)"
+                    )));
+                }
+                (Some(c), None)
+            }
+            OpCode::Data(Data::Continue) => match &self.message {
+                None => return Err(protocol("a continuation frame continues no message")),
+                Some(m)
+                    if !m.in_parts && m.len.saturating_add(length) > self.max_message as u64 =>
+                {
+                    return Err(too_big(
+                        "message",
+                        m.len.saturating_add(length),
+                        self.max_message,
+                    ))
+                }
+                Some(_) => (None, None),
+            },
+            OpCode::Data(d) => {
+                if self.message.is_some() {
+                    return Err(protocol("a new message began before the last one ended"));
+                }
+                if !parts && length > self.max_message as u64 {
+                    return Err(too_big("message", length, self.max_message));
+                }
+                (None, Some(d == Data::Text))
+            }
+        };
+        let in_parts = self.message.as_ref().map_or(parts, |m| m.in_parts);
+        if control.is_none() && in_parts && length > self.max_frame as u64 {
+            return Err(too_big("frame", length, self.max_frame));
+        }
+        Ok((
+            Frame {
+                control,
+                fin: h.is_final,
+                left: length,
+                mask: h.mask,
+                done: 0,
+            },
+            opens,
+        ))
+    }
+
+    /// Takes what `buf` holds of the current frame's payload; returns how
+    /// many bytes that was.
+    fn payload(&mut self, buf: &mut [u8], emit: &mut impl FnMut(Item)) -> Result<usize, Violation> {
+        let frame = self.frame.as_mut().expect("a frame is under way");
+        let take = frame.left.min(buf.len() as u64) as usize;
+        let chunk = &mut buf[..take];
+        if let Some(mask) = frame.mask {
+            let r = frame.done % 4;
+            apply_mask(
+                chunk,
+                [
+                    mask[r],
+                    mask[(r + 1) % 4],
+                    mask[(r + 2) % 4],
+                    mask[(r + 3) % 4],
+                ],
+            );
+        }
+        frame.done += take;
+        frame.left -= take as u64;
+        let finished = frame.left == 0;
+        let (control, fin) = (frame.control, frame.fin && finished);
+        if finished {
+            self.frame = None;
+        }
+        match control {
+            Some(c) => {
+                self.control.extend_from_slice(chunk);
+                if finished {
+                    self.on_control(c, emit)?;
+                }
+            }
+            None => self.on_data(chunk, fin, emit)?,
+        }
+        Ok(take)
+    }
+
+    /// Payload bytes of a data message; `fin`: its last.
+    fn on_data(
+        &mut self,
+        chunk: &[u8],
+        fin: bool,
+        emit: &mut impl FnMut(Item),
+    ) -> Result<(), Violation> {
+        let m = self
+            .message
+            .as_mut()
+            .expect("a data frame belongs to a message");
+        m.len += chunk.len() as u64;
+        if m.text && (!m.utf8.feed(chunk) || (fin && !m.utf8.complete())) {
+            return Err(bad_utf8());
+        }
+        if m.in_parts {
+            if !chunk.is_empty() || fin {
+                emit(Item::Part(Part {
+                    text: m.text,
+                    first: !m.parts_sent,
+                    fin,
+                    data: Bytes::copy_from_slice(chunk),
+                }));
+                m.parts_sent = true;
+            }
+        } else {
+            m.data.extend_from_slice(chunk);
+        }
+        if fin {
+            let m = self.message.take().expect("just seen");
+            if !m.in_parts {
+                emit(Item::Message(if m.text {
+                    // Checked piece by piece above; this checks again.
+                    Message::Text(Utf8Bytes::try_from(m.data).map_err(|_| bad_utf8())?)
+                } else {
+                    Message::Binary(Bytes::from(m.data))
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole control frame has arrived.
+    fn on_control(&mut self, c: Control, emit: &mut impl FnMut(Item)) -> Result<(), Violation> {
+        let payload = Bytes::copy_from_slice(&self.control);
+        self.control.clear();
+        match c {
+            Control::Ping => emit(Item::Ping(payload)),
+            Control::Pong => emit(Item::Pong(payload)),
+            Control::Close => {
+                let frame = close_frame(&payload)?;
+                self.closed = true;
+                emit(Item::Close(frame));
+            }
+            Control::Reserved(op) => return Err(protocol(format!("reserved opcode {op}"))),
+        }
+        Ok(())
+    }
+}
+
+/// The peer's close frame from its payload (RFC 6455 5.5.1, 7.4).
+fn close_frame(payload: &[u8]) -> Result<CloseFrame, Violation> {
+    match payload {
+        [] => Ok(CloseFrame {
+            code: 1005,
+            reason: String::new(),
+        }),
+        [_] => Err(protocol("a close frame of one byte")),
+        [a, b, reason @ ..] => {
+            let code = u16::from_be_bytes([*a, *b]);
+            if !CloseCode::from(code).is_allowed() {
+                return Err(protocol(format!("close code {code} may not be sent")));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| bad_utf8())?;
+            Ok(CloseFrame {
+                code,
+                reason: reason.to_owned(),
+            })
+        }
+    }
+}
+
+/// A whole message from its unmasked payload.
+fn whole(text: bool, payload: &[u8]) -> Result<Message, Violation> {
+    Ok(if text {
+        let s = std::str::from_utf8(payload).map_err(|_| bad_utf8())?;
+        Message::Text(Utf8Bytes::from(s))
+    } else {
+        Message::Binary(Bytes::copy_from_slice(payload))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode_header;
+
+    /// A frame as a peer sends it: `first` is the FIN/RSV/opcode byte.
+    fn frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_header(&mut out, OpCode::Data(Data::Binary), payload.len(), mask);
+        out[0] = first;
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(m) = mask {
+            apply_mask(&mut out[start..], m);
+        }
+        out
+    }
+
+    /// What decoding `stream` in slices of `step` bytes yields (as a
+    /// server: frames masked).
+    fn decode(stream: &[u8], step: usize, parts: bool) -> (Vec<String>, Result<Flow, Violation>) {
+        let mut d = Decoder::new(true, 1 << 20, 1 << 20);
+        let mut seen = Vec::new();
+        let mut result = Ok(Flow::More);
+        for piece in stream.chunks(step.max(1)) {
+            let mut piece = piece.to_vec();
+            result = d.feed(&mut piece, parts, &mut |item| {
+                seen.push(match item {
+                    Item::Message(Message::Text(t)) => format!("text {t}"),
+                    Item::Message(Message::Binary(b)) => format!("binary {b:?}"),
+                    Item::Part(p) => format!("part {} {} {:?}", p.first, p.fin, p.data),
+                    Item::Ping(p) => format!("ping {p:?}"),
+                    Item::Pong(p) => format!("pong {p:?}"),
+                    Item::Close(f) => format!("close {} {}", f.code, f.reason),
+                })
+            });
+            if !matches!(result, Ok(Flow::More)) {
+                break;
+            }
+        }
+        (seen, result)
+    }
+
+    const M: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
+
+    #[test]
+    fn fragments_with_control_frames_between_them_in_any_slices() {
+        let stream = [
+            frame(0x01, "héllo ".as_bytes(), M), // text, not final
+            frame(0x89, b"p", M),                // ping between fragments
+            frame(0x00, "wörld".as_bytes(), M),  // continuation
+            frame(0x8A, b"", M),                 // pong
+            frame(0x80, b"!", M),                // final continuation
+            frame(0x82, &[1, 2, 3], M),          // binary
+            frame(0x88, &[0x03, 0xe8, b'b', b'y', b'e'], M),
+            frame(0x82, &[9], M), // after the close: not read
+        ]
+        .concat();
+        for step in 1..=stream.len() {
+            let (seen, result) = decode(&stream, step, false);
+            assert_eq!(result, Ok(Flow::Closed), "step {step}");
+            assert_eq!(
+                seen,
+                [
+                    "ping b\"p\"",
+                    "pong b\"\"",
+                    "text héllo wörld!",
+                    "binary b\"\\x01\\x02\\x03\"",
+                    "close 1000 bye"
+                ],
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_parts_a_message_comes_as_it_arrives() {
+        let stream = [
+            frame(0x02, &[1, 2], M),
+            frame(0x80, &[3], M),
+            frame(0x82, &[4], M),
+        ]
+        .concat();
+        for step in 1..=stream.len() {
+            let mut d = Decoder::new(true, 1 << 20, 1 << 20);
+            let (mut parts, mut whole) = (Vec::new(), Vec::new());
+            for piece in stream.chunks(step) {
+                let r = d.feed(&mut piece.to_vec(), true, &mut |item| match item {
+                    Item::Part(p) => parts.push(p),
+                    Item::Message(m) => whole.push(m),
+                    other => panic!("{other:?}"),
+                });
+                assert_eq!(r, Ok(Flow::More));
+            }
+            // The fragmented message comes in parts; the last one whole
+            // if a slice held all of it, else in parts too.
+            let end = parts.iter().position(|p| p.fin).expect("a last part");
+            let (first, second) = parts.split_at(end + 1);
+            let data: Vec<u8> = first.iter().flat_map(|p| p.data.to_vec()).collect();
+            assert_eq!(data, [1, 2, 3], "step {step}");
+            assert!(first[0].first && first[1..].iter().all(|p| !p.first && !p.text));
+            assert!(first[..end].iter().all(|p| !p.fin));
+            match (&whole[..], second) {
+                ([Message::Binary(b)], []) => assert_eq!(b[..], [4]),
+                ([], [p]) => assert!(p.first && p.fin && p.data[..] == [4]),
+                other => panic!("step {step}: {other:?}"),
+            }
+        }
+    }
+
+    fn violation(stream: &[u8]) -> Violation {
+        for step in [1, 3, stream.len()] {
+            let (_, result) = decode(stream, step, false);
+            assert!(result.is_err(), "step {step}: {result:?}");
+        }
+        decode(stream, stream.len(), false).1.unwrap_err()
+    }
+
+    #[test]
+    fn broken_rules_get_their_close_codes() {
+        let code = |s: &[u8]| violation(s).code;
+        // Unmasked frame to a server, reserved bits, reserved opcodes.
+        assert_eq!(code(&frame(0x82, b"x", None)), 1002);
+        assert_eq!(code(&frame(0xC2, b"x", M)), 1002);
+        assert_eq!(code(&frame(0x83, b"x", M)), 1002);
+        assert_eq!(code(&frame(0x8B, b"x", M)), 1002);
+        // A fragmented ping, a long ping.
+        assert_eq!(code(&frame(0x09, b"x", M)), 1002);
+        assert_eq!(code(&frame(0x89, &[0; 126], M)), 1002);
+        // A continuation of nothing; a new message inside another.
+        assert_eq!(code(&frame(0x80, b"x", M)), 1002);
+        assert_eq!(
+            code(&[frame(0x01, b"a", M), frame(0x81, b"b", M)].concat()),
+            1002
+        );
+        // Close frames: one byte, a code no one may send, a bad reason.
+        assert_eq!(code(&frame(0x88, &[3], M)), 1002);
+        assert_eq!(code(&frame(0x88, &[0x03, 0xed], M)), 1002); // 1005
+        assert_eq!(code(&frame(0x88, &[0x03, 0xe8, 0xff], M)), 1007);
+        // Invalid text, whole and across fragments; text cut mid-character.
+        assert_eq!(code(&frame(0x81, &[0xc3, 0x28], M)), 1007);
+        let split = [frame(0x01, &[b'a', 0xe2, 0x82], M), frame(0x80, &[0x28], M)].concat();
+        assert_eq!(code(&split), 1007);
+        assert_eq!(code(&frame(0x81, &[b'a', 0xe2, 0x82], M)), 1007);
+    }
+
+    #[test]
+    fn invalid_text_fails_at_its_first_bad_byte() {
+        // The message never ends, but its bad byte is already here.
+        let mut d = Decoder::new(true, 1 << 20, 1 << 20);
+        let mut stream = frame(0x01, &[b'a', 0xff, b'b'], M);
+        let r = d.feed(&mut stream, false, &mut |_| {});
+        assert_eq!(r.map_err(|v| v.code), Err(1007));
+    }
+
+    #[test]
+    fn size_limits_hold_before_the_payload_arrives() {
+        let mut d = Decoder::new(true, 100, 50);
+        let mut header = Vec::new();
+        encode_header(&mut header, OpCode::Data(Data::Binary), 101, M);
+        let r = d.feed(&mut header.clone(), false, &mut |_| {});
+        assert_eq!(
+            r.map_err(|v| (v.status, v.code)),
+            Err((Status::MessageTooBig, 1009))
+        );
+        // Fragments add up.
+        let mut d = Decoder::new(true, 100, 1000);
+        let mut s = [frame(0x02, &[0; 60], M), frame(0x80, &[0; 60], M)].concat();
+        assert_eq!(
+            d.feed(&mut s, false, &mut |_| {}).map_err(|v| v.code),
+            Err(1009)
+        );
+        // In parts the message has no limit, but each frame does.
+        let mut d = Decoder::new(true, 100, 50);
+        let mut s = [
+            frame(0x02, &[0; 40], M),
+            frame(0x00, &[0; 40], M),
+            frame(0x00, &[0; 40], M),
+        ]
+        .concat();
+        assert_eq!(d.feed(&mut s, true, &mut |_| {}), Ok(Flow::More));
+        let mut s = frame(0x80, &[0; 51], M);
+        assert_eq!(
+            d.feed(&mut s, true, &mut |_| {}).map_err(|v| v.code),
+            Err(1009)
+        );
+    }
+
+    #[test]
+    fn a_client_refuses_masked_frames_and_takes_unmasked_ones() {
+        let mut d = Decoder::new(false, 100, 100);
+        let mut ok = frame(0x81, b"hi", None);
+        let mut n = 0;
+        assert_eq!(d.feed(&mut ok, false, &mut |_| n += 1), Ok(Flow::More));
+        assert_eq!(n, 1);
+        let mut masked = frame(0x81, b"hi", M);
+        assert_eq!(
+            d.feed(&mut masked, false, &mut |_| {}).map_err(|v| v.code),
+            Err(1002)
+        );
+    }
+
+    #[test]
+    fn utf8_checked_in_pieces_agrees_with_std() {
+        let text = "aé€😀".repeat(5);
+        let bytes = text.as_bytes();
+        for cut in 0..bytes.len() {
+            let mut c = Utf8Check::default();
+            assert!(
+                c.feed(&bytes[..cut]) && c.feed(&bytes[cut..]) && c.complete(),
+                "cut {cut}"
+            );
+        }
+        let mut c = Utf8Check::default();
+        assert!(c.feed(&[0xf0, 0x9f]));
+        assert!(!c.complete());
+        assert!(!c.feed(&[0x28]), "a broken character across pieces");
+    }
+}
