@@ -9,6 +9,11 @@ use tungstenite::{Bytes, Utf8Bytes};
 /// buffers (`Utf8Bytes` derefs to `&str`, `Bytes` to `&[u8]`), so a received
 /// message is handed over without a copy and cloning is cheap.
 ///
+/// Small messages that arrived in one socket read share that read's buffer
+/// (up to 64 KiB): no allocation per message. A program that keeps a few
+/// received messages for long (a history, a cache) and wants only their
+/// own bytes kept should copy them (`Bytes::copy_from_slice`).
+///
 /// ```
 /// use wsock::Message;
 /// let m = Message::Text("hi".into());

@@ -114,6 +114,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use crate::sync::{lock, wait_for, wait_until};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use log::{debug, trace, warn};
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::Role;

@@ -117,7 +117,8 @@ impl Engine {
             decoder,
             ..
         } = state;
-        self.decode_bytes(decoder, &mut buf[..n], batch)
+        buf.truncate(n);
+        self.decode_bytes(decoder, buf, batch)
     }
 
     /// Decodes `bytes`; what the decoder yields goes to `batch` (data) or
@@ -125,7 +126,7 @@ impl Engine {
     pub(super) fn decode_bytes(
         &self,
         decoder: &mut Decoder,
-        bytes: &mut [u8],
+        bytes: &mut BytesMut,
         batch: &mut Vec<Message>,
     ) -> (Decoded, Option<CloseFrame>) {
         let mut peer_close = None;

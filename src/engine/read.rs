@@ -11,7 +11,10 @@ use super::*;
 /// stands aside.
 #[derive(Debug)]
 pub(super) struct ReadState {
-    pub(super) buf: Vec<u8>,
+    /// Each read's bytes; the messages it held share its allocation.
+    pub(super) buf: BytesMut,
+    /// How many bytes the next read asks for (see [`adapt_read_size`]).
+    pub(super) read_size: usize,
     /// Messages decoded by the last read, not yet handed over.
     pub(super) batch: Vec<Message>,
     pub(super) decoder: Decoder,
@@ -29,7 +32,8 @@ impl ReadState {
     pub(super) fn new(options: &Options, role: Role, tail: Vec<u8>) -> ReadState {
         let now = Instant::now();
         ReadState {
-            buf: vec![0u8; READ_BUFFER_MIN],
+            buf: BytesMut::new(),
+            read_size: READ_BUFFER_MIN,
             batch: Vec::new(),
             decoder: Decoder::new(
                 role == Role::Server,
@@ -98,14 +102,12 @@ pub(super) fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
         (a, b) => a.or(b),
     }
 }
-/// Grows the read buffer while reads fill it, shrinks it while they don't.
-pub(super) fn adapt_read_buffer(buf: &mut Vec<u8>, last_read: usize) {
-    let len = buf.len();
-    if last_read == len && len < READ_BUFFER_MAX {
-        buf.resize(len * 2, 0);
-    } else if last_read < len / 4 && len > READ_BUFFER_MIN {
-        buf.truncate(len / 2);
-        buf.shrink_to(len / 2);
+/// Grows the read size while reads fill it, shrinks it while they don't.
+pub(super) fn adapt_read_size(size: &mut usize, last_read: usize) {
+    if last_read == *size && *size < READ_BUFFER_MAX {
+        *size *= 2;
+    } else if last_read < *size / 4 && *size > READ_BUFFER_MIN {
+        *size /= 2;
     }
 }
 
@@ -122,7 +124,7 @@ impl Engine {
         if !state.tail.is_empty() {
             // The first pass reads nothing: it decodes the frames that came
             // with the opening handshake.
-            let mut tail = std::mem::take(&mut state.tail);
+            let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
             let decoded = self.decode_bytes(&mut state.decoder, &mut tail, &mut state.batch);
             if state.decoder.mid_message() {
                 state.message_started.get_or_insert_with(Instant::now);
@@ -142,6 +144,10 @@ impl Engine {
         if as_reader {
             self.wait_for_queue_room();
         }
+        // Room for this read (a new allocation once messages of earlier
+        // reads still hold the old one).
+        state.buf.clear();
+        state.buf.resize(state.read_size, 0);
         let n = match self.transport.read(&mut state.buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
@@ -173,7 +179,7 @@ impl Engine {
         } else {
             state.message_started = None;
         }
-        adapt_read_buffer(&mut state.buf, n);
+        adapt_read_size(&mut state.read_size, n);
         match decoded {
             Decoded::NeedMore => Step::More,
             decoded => Step::Over(decoded, peer_close),

@@ -146,7 +146,11 @@ impl Engine {
         };
         match step {
             Step::More => None,
-            Step::Over(fed, peer_close) => self.conclude(fed, peer_close, &mut state.buf, events),
+            Step::Over(fed, peer_close) => {
+                state.buf.clear();
+                state.buf.resize(READ_BUFFER_MIN, 0);
+                self.conclude(fed, peer_close, &mut state.buf, events)
+            }
             Step::Ended(e) => Some(e),
         }
     }
