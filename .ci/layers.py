@@ -21,7 +21,7 @@ RANKS = {
     # 3 handshake
     "connect": 30,
     # 4 sockets
-    "message_socket": 40, "stream": 41, "hub": 42,
+    "message_socket": 40, "parts": 41, "stream": 42, "hub": 43,
     # 5 server
     "server": 50,
 }

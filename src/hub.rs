@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::{Engine, Event, NotQueued, SharedFrame, Sink};
+use crate::engine::{Engine, Event, Incoming, NotQueued, SharedFrame, Sink};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::message::{Message, TrySendError};
@@ -222,9 +222,15 @@ impl Hub {
         let _ = self.inner.tx.send(HubEvent::Opened(connection.clone()));
         let (tx, own) = (self.inner.tx.clone(), connection.clone());
         let sink = Sink::Hub(Box::new(move |event| match event {
-            Event::Message(m) => tx.send(HubEvent::Message(own.clone(), m)).is_ok(),
+            // A hub never asks for parts: every item is a whole message.
+            Event::One(Incoming::Message(m)) => tx.send(HubEvent::Message(own.clone(), m)).is_ok(),
+            Event::One(Incoming::Part(_)) => true,
             Event::Batch(batch) => batch
                 .into_iter()
+                .filter_map(|i| match i {
+                    Incoming::Message(m) => Some(m),
+                    Incoming::Part(_) => None,
+                })
                 .all(|m| tx.send(HubEvent::Message(own.clone(), m)).is_ok()),
             Event::End(e) => tx.send(HubEvent::Closed(own.clone(), e)).is_ok(),
         }));

@@ -10,7 +10,9 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::{Engine, Event};
+use tungstenite::{Bytes, Utf8Bytes};
+
+use crate::engine::{Engine, Event, Incoming, Part};
 use crate::error::Error;
 use crate::message::Message;
 use crate::time::Deadline;
@@ -21,11 +23,17 @@ use crate::time::Deadline;
 /// when it is taken, not when its batch leaves the channel.
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Event>,
-    ready: VecDeque<Message>,
+    ready: VecDeque<Incoming>,
     /// `ready` came through the channel (and counts against the receive
     /// queue limit), not from a read of this thread's own.
     ready_queued: bool,
     shared: Arc<Engine>,
+    /// A message arriving in parts, assembled so far (for `recv`, which
+    /// returns whole messages): whether it is text, and its bytes.
+    pub(crate) partial: Option<(bool, Vec<u8>)>,
+    /// The rest of the message under way is not wanted (its reader was
+    /// dropped early, or it was too large): its parts are dropped.
+    pub(crate) skipping: bool,
 }
 
 impl Inbox {
@@ -35,12 +43,14 @@ impl Inbox {
             ready: VecDeque::new(),
             ready_queued: false,
             shared,
+            partial: None,
+            skipping: false,
         }
     }
 
     /// The next message of the last batch, if any is left.
     #[inline]
-    pub(crate) fn pop_ready(&mut self) -> Option<Message> {
+    pub(crate) fn pop_ready(&mut self) -> Option<Incoming> {
         let m = self.ready.pop_front()?;
         if self.ready_queued {
             self.shared.consumed(m.len());
@@ -53,7 +63,7 @@ impl Inbox {
     /// aside), or the end.
     pub(crate) fn next(&mut self, wait: Wait) -> Next {
         if let Some(m) = self.pop_ready() {
-            return Next::Message(m);
+            return Next::Item(m);
         }
         let deadline = match wait {
             Wait::No => {
@@ -100,7 +110,7 @@ impl Inbox {
             }
             if direct {
                 if let Some(m) = self.ready.pop_front() {
-                    return Next::Message(m);
+                    return Next::Item(m);
                 }
                 // Nothing decoded yet (a timeout slice, a control frame).
             } else {
@@ -123,15 +133,15 @@ impl Inbox {
     /// Takes one event off the channel.
     fn take(&mut self, event: std::result::Result<Event, Next>) -> Next {
         match event {
-            Ok(Event::Message(m)) => {
+            Ok(Event::One(m)) => {
                 self.shared.consumed(m.len());
-                Next::Message(m)
+                Next::Item(m)
             }
             Ok(Event::Batch(batch)) => {
                 self.ready = VecDeque::from(batch);
                 self.ready_queued = true;
                 match self.pop_ready() {
-                    Some(m) => Next::Message(m),
+                    Some(m) => Next::Item(m),
                     None => Next::Empty,
                 }
             }
@@ -144,9 +154,56 @@ impl Inbox {
     }
 }
 
+/// What [`Inbox::assemble`] made of a part.
+pub(crate) enum Assembled {
+    Whole(Message),
+    /// More parts are to come.
+    More,
+    /// The message grew past the limit: it is dropped (the rest of it too).
+    TooBig,
+}
+
+impl Inbox {
+    /// Adds part `p` to the message `recv` is assembling (`limit`: the
+    /// largest message): the whole message once `p` is its last part.
+    pub(crate) fn assemble(&mut self, p: Part, limit: usize) -> Assembled {
+        if self.skipping {
+            self.skipping = !p.fin;
+            return Assembled::More;
+        }
+        if p.first {
+            self.partial = Some((p.text, Vec::with_capacity(p.data.len())));
+        }
+        let (text, data) = self
+            .partial
+            .get_or_insert_with(|| (p.text, Vec::with_capacity(p.data.len())));
+        if data.len() + p.data.len() > limit {
+            self.partial = None;
+            self.skipping = !p.fin;
+            return Assembled::TooBig;
+        }
+        let text = *text;
+        data.extend_from_slice(&p.data);
+        if !p.fin {
+            return Assembled::More;
+        }
+        let (_, data) = self.partial.take().expect("just extended");
+        Assembled::Whole(if text {
+            // The decoder checked the text as it came: never the fallback.
+            let bytes = Bytes::from(data);
+            Utf8Bytes::try_from(bytes.clone())
+                .map(Message::Text)
+                .unwrap_or(Message::Binary(bytes))
+        } else {
+            Message::Binary(Bytes::from(data))
+        })
+    }
+}
+
 /// What [`Inbox::next`] found.
 pub(crate) enum Next {
-    Message(Message),
+    /// A whole message, or a part of one.
+    Item(Incoming),
     /// The connection ended (delivered once).
     End(Error),
     /// Nothing arrived within the wait.

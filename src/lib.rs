@@ -129,6 +129,7 @@ mod info;
 mod message;
 mod message_socket;
 mod options;
+mod parts;
 mod server;
 mod stream;
 mod sync;
@@ -141,9 +142,10 @@ mod transport;
 pub use error::{CloseFrame, Error, Result, Status};
 pub use hub::{broadcast, Connection, Hub, HubEvent, WhenFull};
 pub use info::{Info, TlsInfo};
-pub use message::{Message, TrySendError};
+pub use message::{Message, MessageKind, TrySendError};
 pub use message_socket::{MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, Reconnect, ServerBuilder};
+pub use parts::{MessageReader, MessageWriter};
 /// The rustls crate, for [`Builder::tls_config`] and [`ServerBuilder::tls_config`].
 #[cfg(feature = "tls")]
 pub use rustls;

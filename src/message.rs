@@ -2,6 +2,17 @@
 
 use tungstenite::{Bytes, Utf8Bytes};
 
+/// Text or binary: the kind of a message sent or received in parts
+/// ([`MessageWebSocket::send_writer`](crate::MessageWebSocket::send_writer),
+/// [`MessageWebSocket::recv_reader`](crate::MessageWebSocket::recv_reader)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Bytes.
+    Binary,
+}
+
 /// A whole WebSocket message.
 ///
 /// Exactly two variants, so a `match` on them is exhaustive: ping, pong and

@@ -11,7 +11,7 @@ use tungstenite::protocol::Role;
 
 use crate::engine::{Engine, Event, NotQueued};
 use crate::error::{CloseFrame, Error, Result};
-use crate::inbox::{Inbox, Next, Wait};
+use crate::inbox::{Inbox, Wait};
 use crate::info::Info;
 use crate::message::{Message, TrySendError};
 use crate::options::{Builder, Connect, Options};
@@ -183,9 +183,9 @@ impl Sender {
 /// # Ok::<(), wsock::Error>(())
 /// ```
 pub struct MessageWebSocket {
-    sender: Sender,
-    events: Mutex<Box<Inbox>>,
-    ended: OnceLock<Error>,
+    pub(crate) sender: Sender,
+    pub(crate) events: Mutex<Box<Inbox>>,
+    pub(crate) ended: OnceLock<Error>,
 }
 
 impl fmt::Debug for MessageWebSocket {
@@ -360,30 +360,6 @@ impl MessageWebSocket {
     /// ```
     pub fn recv_for(&self, timeout: Duration) -> Result<Option<Message>> {
         self.next(Wait::For(timeout))
-    }
-
-    pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
-        let mut events = crate::sync::lock(&self.events);
-        // The rest of the last batch: the common case under load.
-        if let Some(m) = events.pop_ready() {
-            return Ok(Some(m));
-        }
-        if let Some(e) = self.ended.get() {
-            return Err(e.clone());
-        }
-        match events.next(wait) {
-            Next::Message(m) => Ok(Some(m)),
-            Next::End(e) => Err(self.ended.get_or_init(|| e).clone()),
-            Next::Empty => Ok(None),
-            Next::Gone => {
-                // The reader always sends End before it exits; be safe anyway.
-                let e = Error::Resource {
-                    what: format!("receiving from {}", self.sender.shared.peer_addr()),
-                    reason: "the reader thread ended without a reason".into(),
-                };
-                Err(self.ended.get_or_init(|| e).clone())
-            }
-        }
     }
 
     /// Iterates over incoming messages; ends (`None`) after a normal close

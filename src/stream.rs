@@ -9,7 +9,7 @@ use std::time::Duration;
 use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
-use crate::engine::{Engine, Event};
+use crate::engine::{Engine, Event, Incoming};
 use crate::error::{Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
@@ -87,6 +87,9 @@ impl StreamWebSocket {
 
     pub(crate) fn from_engine(shared: Arc<Engine>, events: mpsc::Receiver<Event>) -> Self {
         let capacity = shared.options.stream_write_buffer;
+        // A stream reads frame payloads as they come, whatever the size of
+        // the messages they are in (the frame size limit holds).
+        shared.want_parts();
         StreamWebSocket {
             reader: StreamReader {
                 shared: Arc::clone(&shared),
@@ -208,11 +211,9 @@ impl StreamReader {
                 Some(d) => Wait::For(d),
             };
             match self.events.next(wait) {
-                Next::Message(m) => {
-                    self.current = match m {
-                        Message::Binary(b) => b,
-                        Message::Text(t) => Bytes::from(t),
-                    };
+                Next::Item(item) => {
+                    // Frame payloads as they arrive: no message assembly.
+                    self.current = payload(item);
                     if !self.current.is_empty() {
                         return Ok(true);
                     }
@@ -244,10 +245,52 @@ impl Read for StreamReader {
         if self.current.is_empty() && !self.refill()? {
             return Ok(0);
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        bytes_advance(&mut self.current, n);
-        Ok(n)
+        let mut n = 0;
+        loop {
+            let m = (buf.len() - n).min(self.current.len());
+            buf[n..n + m].copy_from_slice(&self.current[..m]);
+            bytes_advance(&mut self.current, m);
+            n += m;
+            // Frames come one by one: a large read also takes those that
+            // have already arrived, without waiting for more.
+            if n == buf.len() || !self.take_arrived() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+impl StreamReader {
+    /// Takes the next payload if one has arrived; false if none has (an
+    /// end that has arrived is kept for the next read).
+    fn take_arrived(&mut self) -> bool {
+        if self.end.is_some() {
+            return false;
+        }
+        match self.events.next(Wait::No) {
+            Next::Item(item) => {
+                self.current = payload(item);
+                true
+            }
+            Next::Empty => false,
+            Next::End(e) => {
+                self.end = Some(e.close_frame().is_none().then_some(e));
+                false
+            }
+            Next::Gone => {
+                self.end = Some(None);
+                false
+            }
+        }
+    }
+}
+
+/// The bytes of a message or part: no message assembly in a stream.
+fn payload(item: Incoming) -> Bytes {
+    match item {
+        Incoming::Message(Message::Binary(b)) => b,
+        Incoming::Message(Message::Text(t)) => Bytes::from(t),
+        Incoming::Part(p) => p.data,
     }
 }
 

@@ -64,7 +64,7 @@ fn reads_of_any_size_reassemble_the_same_bytes() {
 }
 
 #[test]
-fn a_large_read_gets_all_that_has_arrived() {
+fn large_reads_get_what_has_arrived_in_order() {
     let server = Server::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", server.local_addr().unwrap());
     let peer = thread::spawn(move || {
@@ -77,9 +77,9 @@ fn a_large_read_gets_all_that_has_arrived() {
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut buf = vec![0u8; 128 << 10];
     s.read_exact(&mut buf[..1]).unwrap();
-    // The rest of the first message comes in one read, whatever its size.
-    assert_eq!(s.read(&mut buf[1..]).unwrap(), 39_999);
-    let mut total = 40_000;
+    // The rest comes in reads as large as what has arrived (frame payloads
+    // are handed on as they come: how many reads depends on timing).
+    let mut total = 1;
     while total < 70_000 {
         let n = s.read(&mut buf[total..]).unwrap();
         assert!(n > 0, "the stream ended early");

@@ -26,7 +26,6 @@ pub(crate) enum Item {
     /// A whole data message.
     Message(Message),
     /// A piece of a data message handed on as it arrives (parts mode).
-    #[allow(dead_code)] // read by the receiving side once messages in parts land
     Part(Part),
     Ping(Bytes),
     Pong(Bytes),
@@ -36,7 +35,6 @@ pub(crate) enum Item {
 
 /// A piece of one data message: the payload bytes that arrived together.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by the receiving side once messages in parts land
 pub(crate) struct Part {
     pub(crate) text: bool,
     /// The first piece of its message.
@@ -124,6 +122,11 @@ impl Utf8Check {
         }
     }
 
+    /// Bytes of a character begun and not finished, carried to the next piece.
+    pub(crate) fn carried(&self) -> usize {
+        self.carried
+    }
+
     /// True if the text ended on a character boundary.
     pub(crate) fn complete(&self) -> bool {
         self.carried == 0
@@ -194,9 +197,14 @@ impl Decoder {
         }
     }
 
-    /// A message (or a frame header) is partly here: the receive timeout runs.
+    /// A message being assembled (or a frame header, or a frame) is partly
+    /// here: the receive timeout runs. For a message handed on in parts it
+    /// runs per frame, so a long message read by a `recv_reader` (or a
+    /// stream) is not cut while its frames keep coming.
     pub(crate) fn mid_message(&self) -> bool {
-        self.head_len > 0 || self.message.is_some() || self.frame.is_some()
+        self.head_len > 0
+            || self.frame.is_some()
+            || self.message.as_ref().is_some_and(|m| !m.in_parts)
     }
 
     /// Decodes all of `buf` (unmasking it in place), yielding each item to

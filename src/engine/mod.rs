@@ -85,6 +85,7 @@
 mod backpressure;
 mod closing;
 mod decode;
+mod fragments;
 mod lifecycle;
 mod outbox;
 mod pings;
@@ -96,10 +97,15 @@ mod send;
 mod wire;
 
 // The rooms share one set of names: each file opens with `use super::*`.
+pub(crate) use decode::{Part, Utf8Check};
+pub(crate) use fragments::Fragments;
 #[cfg(test)]
 pub(crate) use queue::ENCODED;
 pub(crate) use queue::{NotQueued, SharedFrame};
-use {decode::*, lifecycle::*, outbox::*, pings::*, protocol::*, read::*, readers::*, wire::*};
+use {
+    decode::*, fragments::BetweenFrames, lifecycle::*, outbox::*, pings::*, protocol::*, read::*,
+    readers::*, wire::*,
+};
 
 use std::io;
 use std::net::SocketAddr;
@@ -171,13 +177,39 @@ const PIECE: usize = 256 << 10;
 /// 101, and the proxy it went through.
 type ClientFacts = (Vec<(String, String)>, Option<String>);
 
+/// One thing the receiving side takes: a whole message, or a part of one
+/// (once parts are asked for: see [`Engine::want_parts`]).
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Message(Message),
+    Part(Part),
+}
+
+impl Incoming {
+    /// Payload bytes (what counts against the receive queue limit).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Incoming::Message(m) => m.len(),
+            Incoming::Part(p) => p.data.len(),
+        }
+    }
+
+    /// It ends a message (which then counts as received).
+    fn ends_message(&self) -> bool {
+        match self {
+            Incoming::Message(_) => true,
+            Incoming::Part(p) => p.fin,
+        }
+    }
+}
+
 /// What the reader thread hands to the receiving side.
 #[derive(Debug)]
 pub(crate) enum Event {
-    Message(Message),
-    /// Several messages from one socket read, in order: one hand-over (and
-    /// one wake-up of the receiving thread) instead of one each.
-    Batch(Vec<Message>),
+    One(Incoming),
+    /// Several from one socket read, in order: one hand-over (and one
+    /// wake-up of the receiving thread) instead of one each.
+    Batch(Vec<Incoming>),
     /// The connection ended; sent once, last.
     End(Error),
 }
@@ -218,6 +250,9 @@ pub(crate) struct Engine {
     proto: Mutex<Protocol>,
     read_slot: Mutex<ReadSlot>,
     read_slot_changed: Condvar,
+    /// Data messages that do not arrive whole in one read are handed on in
+    /// parts (set once, by `recv_reader` or a stream socket).
+    parts: AtomicBool,
     /// Threads waiting in `recv` (or a stream read).
     pub(crate) receivers_waiting: AtomicUsize,
     /// A close or a failure needs the reader thread: it stops standing aside.
@@ -254,6 +289,9 @@ pub(crate) struct Engine {
     /// receive queue limit.
     inbox_room: Condvar,
     inbox_lock: Mutex<()>,
+    /// Pings and pongs queued while a message goes out in parts (a leaf
+    /// lock): its writer sends them between its frames.
+    between_frames: Mutex<BetweenFrames>,
     /// Pings of ours not yet answered (a leaf lock), signalled by
     /// `pong_seen` when a pong answers one.
     pings: Mutex<Pings>,
@@ -302,6 +340,7 @@ pub(crate) fn start(
             reader_parked: false,
         }),
         read_slot_changed: Condvar::new(),
+        parts: AtomicBool::new(false),
         receivers_waiting: AtomicUsize::new(0),
         reader_needed: AtomicBool::new(false),
         outbox: Mutex::new(Outbox::default()),
@@ -320,6 +359,7 @@ pub(crate) fn start(
         inbox_bytes: AtomicUsize::new(0),
         inbox_room: Condvar::new(),
         inbox_lock: Mutex::new(()),
+        between_frames: Mutex::new(BetweenFrames::default()),
         pings: Mutex::new(Pings::default()),
         pong_seen: Condvar::new(),
         round_trips: AtomicU64::new(0),
@@ -344,6 +384,14 @@ pub(crate) fn start(
 }
 
 impl Engine {
+    /// From now on, a data message that does not arrive whole in one read
+    /// is handed on in parts as it arrives (the message it is in the middle
+    /// of, if any, is still assembled). For good: the receiving side then
+    /// assembles parts itself where it wants whole messages.
+    pub(crate) fn want_parts(&self) {
+        self.parts.store(true, Relaxed);
+    }
+
     pub(crate) fn role(&self) -> Role {
         self.role
     }

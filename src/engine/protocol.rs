@@ -83,17 +83,30 @@ impl Drop for Proto<'_> {
         if written.is_empty() && !closing {
             return;
         }
-        let mut outbox = lock(&self.shared.outbox);
-        if !written.is_empty() {
-            outbox.push_control(written);
-            written.clear();
-            self.shared.control_end.store(outbox.queued_end, Release);
-            self.shared.outbox_end.store(outbox.queued_end, Release);
-            self.shared.outbox_dirty.store(true, Release);
+        // A message going out in parts holds the wire: its writer sends
+        // pings and pongs between its frames (a close frame waits for its end).
+        if !closing && self.shared.between_frames(written) {
+            return;
         }
+        let mut outbox = lock(&self.shared.outbox);
+        self.shared.queue_control(&mut outbox, written);
         if closing {
             self.shared.writable.store(false, Release);
         }
+    }
+}
+
+impl Engine {
+    /// Moves encoded control frames (emptying `frames`) into the outbox.
+    pub(super) fn queue_control(&self, outbox: &mut Outbox, frames: &mut Vec<u8>) {
+        if frames.is_empty() {
+            return;
+        }
+        outbox.push_control(frames);
+        frames.clear();
+        self.control_end.store(outbox.queued_end, Release);
+        self.outbox_end.store(outbox.queued_end, Release);
+        self.outbox_dirty.store(true, Release);
     }
 }
 
@@ -127,12 +140,13 @@ impl Engine {
         &self,
         decoder: &mut Decoder,
         bytes: &mut BytesMut,
-        batch: &mut Vec<Message>,
+        batch: &mut Vec<Incoming>,
     ) -> (Decoded, Option<CloseFrame>) {
         let mut peer_close = None;
-        let flow = decoder.feed(bytes, false, &mut |item| match item {
-            Item::Message(m) => batch.push(m),
-            Item::Part(_) => unreachable!("parts are not asked for"),
+        let parts = self.parts.load(Relaxed);
+        let flow = decoder.feed(bytes, parts, &mut |item| match item {
+            Item::Message(m) => batch.push(Incoming::Message(m)),
+            Item::Part(p) => batch.push(Incoming::Part(p)),
             Item::Ping(payload) => {
                 let mut proto = self.proto();
                 if proto.can_write() {

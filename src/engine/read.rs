@@ -16,7 +16,7 @@ pub(super) struct ReadState {
     /// How many bytes the next read asks for (see [`adapt_read_size`]).
     pub(super) read_size: usize,
     /// Messages decoded by the last read, not yet handed over.
-    pub(super) batch: Vec<Message>,
+    pub(super) batch: Vec<Incoming>,
     pub(super) decoder: Decoder,
     /// When the incomplete message began to arrive (the receive timeout runs).
     pub(super) message_started: Option<Instant>,
@@ -306,23 +306,29 @@ impl Engine {
 
     /// Hands decoded messages to the receiving side, then sends what the
     /// decoding queued (pongs, a close reply) if the wire is free.
-    pub(super) fn deliver(&self, batch: &mut Vec<Message>, events: &Sink) {
+    pub(super) fn deliver(&self, batch: &mut Vec<Incoming>, events: &Sink) {
         self.hand_over(batch, events);
         self.flush_leftovers();
     }
 
-    /// Hands decoded messages to the receiving side (no socket work).
-    pub(super) fn hand_over(&self, batch: &mut Vec<Message>, events: &Sink) {
+    /// Counts the messages that `batch` completes.
+    pub(super) fn count_received(&self, batch: &[Incoming]) {
+        let ended = batch.iter().filter(|i| i.ends_message()).count();
         self.stats
             .messages_received
-            .fetch_add(batch.len() as u64, Relaxed);
-        let bytes: usize = batch.iter().map(Message::len).sum();
+            .fetch_add(ended as u64, Relaxed);
+    }
+
+    /// Hands decoded messages to the receiving side (no socket work).
+    pub(super) fn hand_over(&self, batch: &mut Vec<Incoming>, events: &Sink) {
+        self.count_received(batch);
+        let bytes: usize = batch.iter().map(Incoming::len).sum();
         self.inbox_bytes.fetch_add(bytes, Relaxed);
         match batch.len() {
             0 => {}
             1 => {
                 let m = batch.pop().expect("one message");
-                events.send(Event::Message(m));
+                events.send(Event::One(m));
             }
             n => {
                 // The next batch is likely as long: no regrowing.

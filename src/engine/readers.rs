@@ -168,7 +168,7 @@ impl Engine {
         &self,
         deadline: Option<Instant>,
         mut has_queued: impl FnMut() -> bool,
-        out: &mut Vec<Message>,
+        out: &mut Vec<Incoming>,
     ) -> bool {
         debug_assert!(out.is_empty());
         let mut slot = lock(&self.read_slot);
@@ -199,9 +199,7 @@ impl Engine {
         if state.batch.capacity() > BATCH_CAPACITY_MAX {
             state.batch = Vec::new();
         }
-        self.stats
-            .messages_received
-            .fetch_add(out.len() as u64, Relaxed);
+        self.count_received(out);
         // What the decoding queued (pongs, a close reply) goes out now.
         self.flush_leftovers();
         let state = lent.state.take().expect("still lent");
