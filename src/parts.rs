@@ -34,6 +34,11 @@ impl MessageWebSocket {
             };
             match self.next_item(&mut events, wait)? {
                 None => return Ok(None),
+                // With parts on, a message that came whole in one read is
+                // handed on unchecked: the limit holds here.
+                Some(Incoming::Message(m)) if m.len() > self.max_message() => {
+                    return Err(self.too_big())
+                }
                 Some(Incoming::Message(m)) => return Ok(Some(m)),
                 Some(Incoming::Part(p)) => match events.assemble(p, self.max_message()) {
                     Assembled::Whole(m) => return Ok(Some(m)),
@@ -64,11 +69,13 @@ impl MessageWebSocket {
 
     /// The next message or part (`Ok(None)`: nothing within the wait).
     pub(crate) fn next_item(&self, events: &mut Inbox, wait: Wait) -> Result<Option<Incoming>> {
-        if let Some(item) = events.pop_ready() {
-            return Ok(Some(item));
-        }
+        // Ended first: a message over the limit ends the socket even with
+        // messages of its batch still queued.
         if let Some(e) = self.ended.get() {
             return Err(e.clone());
+        }
+        if let Some(item) = events.pop_ready() {
+            return Ok(Some(item));
         }
         match events.next(wait) {
             Next::Item(item) => Ok(Some(item)),
@@ -109,7 +116,8 @@ impl MessageWebSocket {
     /// # let peer = std::thread::spawn(move || -> wsock::Result<()> {
     /// #     let ws = server.accept()?.accept_message()?;
     /// #     ws.send_binary(vec![7u8; 1 << 20])?;
-    /// #     ws.recv().map(drop)
+    /// #     let _ = ws.recv(); // our close
+    /// #     Ok(())
     /// # });
     /// use std::io::Read;
     /// let ws = wsock::MessageWebSocket::connect(&url)?;

@@ -276,3 +276,18 @@ fn binary_fragments_from_a_raw_peer_come_to_a_reader_as_they_arrive() {
     assert_eq!(&buf[..n], &[2; 5]);
     assert_eq!(reader.read(&mut buf).unwrap(), 0);
 }
+
+#[test]
+fn with_parts_on_a_message_that_came_whole_still_meets_max_message_size() {
+    // (A helper's review found that the decoder hands such a message on
+    // unchecked once parts are on.)
+    let (client, server) = pair_with(
+        Server::builder(),
+        MessageWebSocket::builder().max_message_size(1024),
+    );
+    let sender = parts_on(&client, server, |s| s.send_binary(vec![5u8; 10_000]));
+    let err = client.recv_timeout(WAIT).expect_err("over the limit");
+    assert_eq!(err.status(), Status::MessageTooBig, "{err}");
+    let (_server, sent) = sender.join().unwrap();
+    sent.unwrap();
+}

@@ -304,10 +304,14 @@ impl Engine {
         let deadline = lock(&self.lifecycle)
             .close_deadline()
             .unwrap_or_else(|| Deadline::after(self.options.close_timeout));
-        {
+        // The wire within the deadline: a `MessageWriter` may hold it for
+        // as long as its program likes, and this thread must not wait past
+        // the close deadline (then the socket is shut down regardless).
+        let wire = self.writing_by(deadline);
+        let drained = wire.is_some();
+        if let Some(mut wire) = wire {
             // The close frame first, then TLS close_notify: a peer that reads
             // close_notify reads nothing after it.
-            let mut wire = self.writing();
             let budget = Some((deadline, self.options.close_timeout));
             let _ = self.drain(&mut wire, budget);
             if self.role == Role::Server || violated {
@@ -315,7 +319,7 @@ impl Engine {
                 let _ = self.drain(&mut wire, budget);
             }
         }
-        if self.role == Role::Server || violated {
+        if drained && (self.role == Role::Server || violated) {
             let _ = self.transport.shutdown_write();
         }
         loop {

@@ -16,6 +16,7 @@ use bytes::{Buf, BytesMut};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Utf8Bytes};
 
+use super::utf8::Utf8Check;
 use crate::codec::{apply_mask, Header, MAX_HEADER};
 use crate::error::{CloseFrame, Status};
 use crate::message::Message;
@@ -83,54 +84,6 @@ pub(crate) enum Flow {
     More,
     /// The peer's close frame arrived: whatever follows is not read.
     Closed,
-}
-
-/// UTF-8 checked piece by piece: a character split between pieces is
-/// carried (at most 3 bytes) to the next.
-#[derive(Debug, Default)]
-pub(crate) struct Utf8Check {
-    carry: [u8; 4],
-    carried: usize,
-}
-
-impl Utf8Check {
-    /// False at the first byte that no valid text can contain.
-    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> bool {
-        while self.carried > 0 {
-            let Some((&b, rest)) = bytes.split_first() else {
-                return true;
-            };
-            bytes = rest;
-            self.carry[self.carried] = b;
-            self.carried += 1;
-            match std::str::from_utf8(&self.carry[..self.carried]) {
-                Ok(_) => self.carried = 0,
-                Err(e) if e.error_len().is_some() => return false,
-                Err(_) if self.carried == 4 => return false,
-                Err(_) => {}
-            }
-        }
-        match std::str::from_utf8(bytes) {
-            Ok(_) => true,
-            Err(e) if e.error_len().is_some() => false,
-            Err(e) => {
-                let tail = &bytes[e.valid_up_to()..];
-                self.carry[..tail.len()].copy_from_slice(tail);
-                self.carried = tail.len();
-                true
-            }
-        }
-    }
-
-    /// Bytes of a character begun and not finished, carried to the next piece.
-    pub(crate) fn carried(&self) -> usize {
-        self.carried
-    }
-
-    /// True if the text ended on a character boundary.
-    pub(crate) fn complete(&self) -> bool {
-        self.carried == 0
-    }
 }
 
 /// The frame whose payload is arriving.
@@ -212,10 +165,15 @@ impl Decoder {
     /// `parts`, a data message that does not arrive whole within `buf` is
     /// handed on in parts, without the message size limit (the frame limit
     /// holds); otherwise it is assembled.
+    ///
+    /// `share`: the messages may keep `buf`'s allocation (a read that
+    /// filled much of its buffer); otherwise each is copied out, so a
+    /// small message never pins a mostly empty buffer.
     pub(crate) fn feed(
         &mut self,
         buf: &mut BytesMut,
         parts: bool,
+        share: bool,
         emit: &mut impl FnMut(Item),
     ) -> Result<Flow, Violation> {
         loop {
@@ -237,7 +195,12 @@ impl Decoder {
                         if let Some(mask) = frame.mask {
                             apply_mask(&mut payload, mask);
                         }
-                        emit(Item::Message(whole(text, payload.freeze())?));
+                        let payload = if share {
+                            payload.freeze()
+                        } else {
+                            Bytes::copy_from_slice(&payload)
+                        };
+                        emit(Item::Message(whole(text, payload)?));
                         continue;
                     }
                     self.message = Some(Assembly {
@@ -256,7 +219,7 @@ impl Decoder {
                 buf.advance(skip);
                 self.frame = Some(frame);
             }
-            self.payload(buf, emit)?;
+            self.payload(buf, share, emit)?;
             if self.frame.is_some() {
                 return Ok(Flow::More); // the buffer is used up
             }
@@ -356,6 +319,7 @@ impl Decoder {
     fn payload(
         &mut self,
         buf: &mut BytesMut,
+        share: bool,
         emit: &mut impl FnMut(Item),
     ) -> Result<(), Violation> {
         let frame = self.frame.as_mut().expect("a frame is under way");
@@ -385,7 +349,7 @@ impl Decoder {
                     self.on_control(op, emit)?;
                 }
             }
-            None => self.on_data(buf, take, fin, emit)?,
+            None => self.on_data(buf, take, fin, share, emit)?,
         }
         Ok(())
     }
@@ -397,6 +361,7 @@ impl Decoder {
         buf: &mut BytesMut,
         take: usize,
         fin: bool,
+        share: bool,
         emit: &mut impl FnMut(Item),
     ) -> Result<(), Violation> {
         let m = self
@@ -409,7 +374,13 @@ impl Decoder {
             return Err(bad_utf8());
         }
         if m.in_parts {
-            let data = buf.split_to(take).freeze();
+            let data = if share {
+                buf.split_to(take).freeze()
+            } else {
+                let data = Bytes::copy_from_slice(&buf[..take]);
+                buf.advance(take);
+                data
+            };
             if !data.is_empty() || fin {
                 emit(Item::Part(Part {
                     text: m.text,
@@ -519,7 +490,7 @@ mod tests {
         let mut result = Ok(Flow::More);
         for piece in stream.chunks(step.max(1)) {
             let mut piece = BytesMut::from(piece);
-            result = d.feed(&mut piece, parts, &mut |item| {
+            result = d.feed(&mut piece, parts, true, &mut |item| {
                 seen.push(match item {
                     Item::Message(Message::Text(t)) => format!("text {t}"),
                     Item::Message(Message::Binary(b)) => format!("binary {b:?}"),
@@ -580,11 +551,16 @@ mod tests {
             let mut d = Decoder::new(true, 1 << 20, 1 << 20);
             let (mut parts, mut whole) = (Vec::new(), Vec::new());
             for piece in stream.chunks(step) {
-                let r = d.feed(&mut BytesMut::from(piece), true, &mut |item| match item {
-                    Item::Part(p) => parts.push(p),
-                    Item::Message(m) => whole.push(m),
-                    other => panic!("{other:?}"),
-                });
+                let r = d.feed(
+                    &mut BytesMut::from(piece),
+                    true,
+                    step % 2 == 0,
+                    &mut |item| match item {
+                        Item::Part(p) => parts.push(p),
+                        Item::Message(m) => whole.push(m),
+                        other => panic!("{other:?}"),
+                    },
+                );
                 assert_eq!(r, Ok(Flow::More));
             }
             // The fragmented message comes in parts; the last one whole
@@ -644,7 +620,7 @@ mod tests {
         // The message never ends, but its bad byte is already here.
         let mut d = Decoder::new(true, 1 << 20, 1 << 20);
         let mut stream = BytesMut::from(&frame(0x01, &[b'a', 0xff, b'b'], M)[..]);
-        let r = d.feed(&mut stream, false, &mut |_| {});
+        let r = d.feed(&mut stream, false, true, &mut |_| {});
         assert_eq!(r.map_err(|v| v.code), Err(1007));
     }
 
@@ -653,7 +629,7 @@ mod tests {
         let mut d = Decoder::new(true, 100, 50);
         let mut header = Vec::new();
         encode_header(&mut header, OpCode::Data(Data::Binary), 101, M);
-        let r = d.feed(&mut BytesMut::from(&header[..]), false, &mut |_| {});
+        let r = d.feed(&mut BytesMut::from(&header[..]), false, true, &mut |_| {});
         assert_eq!(
             r.map_err(|v| (v.status, v.code)),
             Err((Status::MessageTooBig, 1009))
@@ -663,7 +639,7 @@ mod tests {
         let mut s =
             BytesMut::from(&[frame(0x02, &[0; 60], M), frame(0x80, &[0; 60], M)].concat()[..]);
         assert_eq!(
-            d.feed(&mut s, false, &mut |_| {}).map_err(|v| v.code),
+            d.feed(&mut s, false, true, &mut |_| {}).map_err(|v| v.code),
             Err(1009)
         );
         // In parts the message has no limit, but each frame does.
@@ -675,10 +651,10 @@ mod tests {
         ]
         .concat()[..]
             .into();
-        assert_eq!(d.feed(&mut s, true, &mut |_| {}), Ok(Flow::More));
+        assert_eq!(d.feed(&mut s, true, true, &mut |_| {}), Ok(Flow::More));
         let mut s = BytesMut::from(&frame(0x80, &[0; 51], M)[..]);
         assert_eq!(
-            d.feed(&mut s, true, &mut |_| {}).map_err(|v| v.code),
+            d.feed(&mut s, true, true, &mut |_| {}).map_err(|v| v.code),
             Err(1009)
         );
     }
@@ -688,29 +664,16 @@ mod tests {
         let mut d = Decoder::new(false, 100, 100);
         let mut ok = BytesMut::from(&frame(0x81, b"hi", None)[..]);
         let mut n = 0;
-        assert_eq!(d.feed(&mut ok, false, &mut |_| n += 1), Ok(Flow::More));
+        assert_eq!(
+            d.feed(&mut ok, false, true, &mut |_| n += 1),
+            Ok(Flow::More)
+        );
         assert_eq!(n, 1);
         let mut masked = BytesMut::from(&frame(0x81, b"hi", M)[..]);
         assert_eq!(
-            d.feed(&mut masked, false, &mut |_| {}).map_err(|v| v.code),
+            d.feed(&mut masked, false, true, &mut |_| {})
+                .map_err(|v| v.code),
             Err(1002)
         );
-    }
-
-    #[test]
-    fn utf8_checked_in_pieces_agrees_with_std() {
-        let text = "aé€😀".repeat(5);
-        let bytes = text.as_bytes();
-        for cut in 0..bytes.len() {
-            let mut c = Utf8Check::default();
-            assert!(
-                c.feed(&bytes[..cut]) && c.feed(&bytes[cut..]) && c.complete(),
-                "cut {cut}"
-            );
-        }
-        let mut c = Utf8Check::default();
-        assert!(c.feed(&[0xf0, 0x9f]));
-        assert!(!c.complete());
-        assert!(!c.feed(&[0x28]), "a broken character across pieces");
     }
 }

@@ -25,8 +25,19 @@ impl Engine {
         if !between.active || !only_pings_and_pongs(written) {
             return false;
         }
+        // A peer that pings while the writer pauses cannot make this grow:
+        // past the backlog only the latest frames are kept (RFC 6455 lets
+        // an endpoint answer only the latest of several pings).
+        if between.frames.len() + written.len() > PONG_BACKLOG {
+            between.frames.clear();
+        }
         between.frames.append(written);
         true
+    }
+
+    /// A message is going out in parts (its writer holds the wire).
+    pub(super) fn writer_active(&self) -> bool {
+        lock(&self.between_frames).active
     }
 
     /// The pings and pongs queued for the writer; `end`: it is done, so
@@ -87,8 +98,9 @@ impl Engine {
                 return Err(self.not_writable());
             }
             self.take_locked(&mut outbox, &mut wire);
+            // Under `outbox`: a pong queued after the take goes between frames.
+            lock(&self.between_frames).active = true;
         }
-        lock(&self.between_frames).active = true;
         Ok(Fragments {
             shared: self,
             wire,

@@ -35,6 +35,8 @@
 //! | `readers.rs` | who reads: the reader thread, and a receiving thread standing in for it |
 //! | `read.rs` | the read path: one socket read, its deadlines, handing messages over |
 //! | `decode.rs` | the receive half of the protocol: frames parsed, messages assembled, the rules checked |
+//! | `utf8.rs` | UTF-8 checked piece by piece (received text, a `MessageWriter`'s text) |
+//! | `fragments.rs` | sending one message in parts, pings and pongs between its frames |
 //! | `protocol.rs` | the sending half (close sent, control frames encoded); acting on what was decoded |
 //! | `send.rs` | the send path: a caller's message to frames on the wire |
 //! | `wire.rs` | the right to write the socket, and the bytes not yet written |
@@ -94,14 +96,16 @@ mod queue;
 mod read;
 mod readers;
 mod send;
+mod utf8;
 mod wire;
 
 // The rooms share one set of names: each file opens with `use super::*`.
-pub(crate) use decode::{Part, Utf8Check};
+pub(crate) use decode::Part;
 pub(crate) use fragments::Fragments;
 #[cfg(test)]
 pub(crate) use queue::ENCODED;
 pub(crate) use queue::{NotQueued, SharedFrame};
+pub(crate) use utf8::Utf8Check;
 use {
     decode::*, fragments::BetweenFrames, lifecycle::*, outbox::*, pings::*, protocol::*, read::*,
     readers::*, wire::*,

@@ -124,6 +124,7 @@ impl Engine {
         if n == 0 {
             return (Decoded::Reset, None);
         }
+        let read_size = state.read_size;
         let ReadState {
             buf,
             batch,
@@ -131,7 +132,9 @@ impl Engine {
             ..
         } = state;
         buf.truncate(n);
-        self.decode_bytes(decoder, buf, batch)
+        // Messages share the buffer of a read that filled half of it or more.
+        let share = n >= read_size / 2;
+        self.decode_bytes(decoder, buf, share, batch)
     }
 
     /// Decodes `bytes`; what the decoder yields goes to `batch` (data) or
@@ -140,11 +143,12 @@ impl Engine {
         &self,
         decoder: &mut Decoder,
         bytes: &mut BytesMut,
+        share: bool,
         batch: &mut Vec<Incoming>,
     ) -> (Decoded, Option<CloseFrame>) {
         let mut peer_close = None;
         let parts = self.parts.load(Relaxed);
-        let flow = decoder.feed(bytes, parts, &mut |item| match item {
+        let flow = decoder.feed(bytes, parts, share, &mut |item| match item {
             Item::Message(m) => batch.push(Incoming::Message(m)),
             Item::Part(p) => batch.push(Incoming::Part(p)),
             Item::Ping(payload) => {

@@ -125,7 +125,7 @@ impl Engine {
             // The first pass reads nothing: it decodes the frames that came
             // with the opening handshake.
             let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
-            let decoded = self.decode_bytes(&mut state.decoder, &mut tail, &mut state.batch);
+            let decoded = self.decode_bytes(&mut state.decoder, &mut tail, false, &mut state.batch);
             if state.decoder.mid_message() {
                 state.message_started.get_or_insert_with(Instant::now);
             }
@@ -266,6 +266,12 @@ impl Engine {
             self.send_unsolicited_pong(state, now);
         }
         if due.keepalive.is_some_and(|d| now >= d) {
+            if state.ping_sent.is_some() && self.writer_active() {
+                // Our ping waits behind a message going out in parts (its
+                // writer sends it with its next frame): not the peer's fault.
+                state.ping_sent = Some(now);
+                return Step::More;
+            }
             if state.ping_sent.is_some() {
                 return Step::Ended(self.fail(Error::Timeout {
                     what: format!("waiting for a pong from {}", self.peer),

@@ -63,6 +63,22 @@ impl Engine {
     }
 
     /// Takes the right to write the socket if no one holds it.
+    /// The wire, waited for until `deadline` at most (polled: holders
+    /// other than a `MessageWriter` let go within the send timeout).
+    pub(super) fn writing_by(&self, deadline: Deadline) -> Option<Writing<'_>> {
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(wire) = self.try_writing() {
+                return Some(wire);
+            }
+            if deadline.has_passed() {
+                return None;
+            }
+            std::thread::sleep(pause.min(deadline.left()));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
     pub(super) fn try_writing(&self) -> Option<Writing<'_>> {
         Some(Writing {
             engine: self,
