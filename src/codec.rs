@@ -86,6 +86,12 @@ impl HeaderExtent {
     }
 }
 
+/// A close code an endpoint may send (RFC 6455 7.4 and the IANA registry:
+/// 1012-1014 are registered; tungstenite's `is_allowed` refuses 1014).
+pub(crate) fn close_code_allowed(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 /// A frame header as it came (RFC 6455 5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {

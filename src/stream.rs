@@ -88,7 +88,9 @@ impl StreamWebSocket {
     pub(crate) fn from_engine(shared: Arc<Engine>, events: mpsc::Receiver<Event>) -> Self {
         let capacity = shared.options.stream_write_buffer;
         // A stream reads frame payloads as they come, whatever the size of
-        // the messages they are in (the frame size limit holds).
+        // the messages they are in (the frame size limit holds). Its
+        // options asked for that before the reader started; this covers
+        // any other way in.
         shared.want_parts();
         StreamWebSocket {
             reader: StreamReader {
@@ -159,7 +161,9 @@ impl Write for StreamWebSocket {
 impl Connect for StreamWebSocket {}
 
 impl crate::options::sealed::Sealed for StreamWebSocket {
-    fn connect_with(url: &str, options: Arc<Options>) -> Result<Self> {
+    fn connect_with(url: &str, mut options: Arc<Options>) -> Result<Self> {
+        // Frame payloads as they arrive, from the first one on.
+        Arc::make_mut(&mut options).in_parts = true;
         let (shared, events) = crate::connect::connect(url, options)?;
         Ok(StreamWebSocket::from_engine(shared, events))
     }

@@ -10,7 +10,7 @@ use super::*;
 
 /// The close frame for `close(code, reason)`, if both may be sent.
 fn close_frame(code: u16, reason: &str) -> Result<CloseFrame> {
-    if !CloseCode::from(code).is_allowed() {
+    if !crate::codec::close_code_allowed(code) {
         return Err(Error::InvalidArgument(format!(
             "close code {code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)"
         )));

@@ -13,11 +13,10 @@
 //! `Bytes` slice of it): no allocation per message.
 
 use bytes::{Buf, BytesMut};
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Utf8Bytes};
 
 use super::utf8::Utf8Check;
-use crate::codec::{apply_mask, Header, MAX_HEADER};
+use crate::codec::{apply_mask, close_code_allowed, Header, MAX_HEADER};
 use crate::error::{CloseFrame, Status};
 use crate::message::Message;
 
@@ -442,7 +441,7 @@ fn close_frame(payload: &[u8]) -> Result<CloseFrame, Violation> {
         [_] => Err(protocol("a close frame of one byte")),
         [a, b, reason @ ..] => {
             let code = u16::from_be_bytes([*a, *b]);
-            if !CloseCode::from(code).is_allowed() {
+            if !close_code_allowed(code) {
                 return Err(protocol(format!("close code {code} may not be sent")));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| bad_utf8())?;
@@ -607,12 +606,25 @@ mod tests {
         // Close frames: one byte, a code no one may send, a bad reason.
         assert_eq!(code(&frame(0x88, &[3], M)), 1002);
         assert_eq!(code(&frame(0x88, &[0x03, 0xed], M)), 1002); // 1005
+        assert_eq!(code(&frame(0x88, &[0x03, 0xf7], M)), 1002); // 1015
+        assert_eq!(code(&frame(0x88, &[0x0b, 0xb7], M)), 1002); // 2999
         assert_eq!(code(&frame(0x88, &[0x03, 0xe8, 0xff], M)), 1007);
         // Invalid text, whole and across fragments; text cut mid-character.
         assert_eq!(code(&frame(0x81, &[0xc3, 0x28], M)), 1007);
         let split = [frame(0x01, &[b'a', 0xe2, 0x82], M), frame(0x80, &[0x28], M)].concat();
         assert_eq!(code(&split), 1007);
         assert_eq!(code(&frame(0x81, &[b'a', 0xe2, 0x82], M)), 1007);
+    }
+
+    #[test]
+    fn registered_close_codes_are_taken() {
+        for code in [1000u16, 1003, 1007, 1012, 1013, 1014, 3000, 4999] {
+            let mut close = code.to_be_bytes().to_vec();
+            close.extend_from_slice(b"why");
+            let (seen, result) = decode(&frame(0x88, &close, M), 1, false);
+            assert_eq!(result, Ok(Flow::Closed), "code {code}");
+            assert_eq!(seen, [format!("close {code} why")]);
+        }
     }
 
     #[test]

@@ -126,7 +126,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use log::{debug, trace, warn};
-use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
@@ -326,6 +326,7 @@ pub(crate) fn start(
 ) -> Result<Arc<Engine>> {
     let stack = options.reader_stack_size;
     let read_state = Box::new(ReadState::new(&options, role, tail));
+    let in_parts = options.in_parts;
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let shared = Arc::new_cyclic(|me| Engine {
         id: NEXT_ID.fetch_add(1, Relaxed),
@@ -344,7 +345,7 @@ pub(crate) fn start(
             reader_parked: false,
         }),
         read_slot_changed: Condvar::new(),
-        parts: AtomicBool::new(false),
+        parts: AtomicBool::new(in_parts),
         receivers_waiting: AtomicUsize::new(0),
         reader_needed: AtomicBool::new(false),
         outbox: Mutex::new(Outbox::default()),

@@ -28,6 +28,8 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     pub max_redirects: usize,
     pub(crate) proxy: ProxyChoice,
+    /// Messages are handed on in parts from the first byte (stream mode).
+    pub(crate) in_parts: bool,
     pub reader_stack_size: usize,
     pub max_pending_handshakes: usize,
     pub receive_queue_limit: usize,
@@ -64,6 +66,7 @@ impl Default for Options {
             credentials: None,
             max_redirects: 3,
             proxy: Default::default(),
+            in_parts: false,
             reader_stack_size: 256 << 10,
             max_pending_handshakes: 256,
             receive_queue_limit: 8 << 20,

@@ -226,6 +226,8 @@ impl Request {
     /// Completes the handshake (101 Switching Protocols) and returns the
     /// socket in stream mode.
     pub fn accept_stream(mut self) -> Result<StreamWebSocket> {
+        // Frame payloads as they arrive, from the first one on.
+        Arc::make_mut(&mut self.options).in_parts = true;
         let (tx, events) = mpsc::channel();
         let shared = self.upgrade(|_| Sink::Socket(tx))?;
         Ok(StreamWebSocket::from_engine(shared, events))
