@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tungstenite::{Bytes, Utf8Bytes};
+use tungstenite::Bytes;
 
 use crate::engine::{Engine, Event, Incoming, Part};
 use crate::error::Error;
@@ -188,15 +188,11 @@ impl Inbox {
             return Assembled::More;
         }
         let (_, data) = self.partial.take().expect("just extended");
-        Assembled::Whole(if text {
-            // The decoder checked the text as it came: never the fallback.
-            let bytes = Bytes::from(data);
-            Utf8Bytes::try_from(bytes.clone())
-                .map(Message::Text)
-                .unwrap_or(Message::Binary(bytes))
-        } else {
-            Message::Binary(Bytes::from(data))
-        })
+        let bytes = Bytes::from(data);
+        // The decoder checked the text as it came: never the fallback.
+        Assembled::Whole(
+            Message::from_payload(text, bytes.clone()).unwrap_or(Message::Binary(bytes)),
+        )
     }
 }
 

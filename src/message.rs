@@ -72,6 +72,24 @@ impl Message {
         matches!(self, Message::Text(_))
     }
 
+    /// A text (`text`) or binary message from its payload; `None` if the
+    /// text is not UTF-8.
+    pub(crate) fn from_payload(text: bool, payload: Bytes) -> Option<Message> {
+        Some(if text {
+            Message::Text(Utf8Bytes::try_from(payload).ok()?)
+        } else {
+            Message::Binary(payload)
+        })
+    }
+
+    /// The payload, text or binary alike.
+    pub(crate) fn into_payload(self) -> Bytes {
+        match self {
+            Message::Text(t) => Bytes::from(t),
+            Message::Binary(b) => b,
+        }
+    }
+
     /// True for a binary message.
     pub fn is_binary(&self) -> bool {
         matches!(self, Message::Binary(_))

@@ -148,11 +148,13 @@ impl MessageWebSocket {
             match item {
                 Incoming::Message(m) => {
                     let text = m.is_text();
-                    let data = match m {
-                        Message::Text(t) => Bytes::from(t),
-                        Message::Binary(b) => b,
-                    };
-                    return Ok(MessageReader::new(self, events, text, data, true));
+                    return Ok(MessageReader::new(
+                        self,
+                        events,
+                        text,
+                        m.into_payload(),
+                        true,
+                    ));
                 }
                 Incoming::Part(p) if events.skipping => events.skipping = !p.fin,
                 Incoming::Part(p) => {

@@ -13,7 +13,6 @@ use crate::engine::{Engine, Event, Incoming};
 use crate::error::{Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
 use crate::info::Info;
-use crate::message::Message;
 use crate::options::{Builder, Connect, Options};
 
 /// Largest binary message one `write` sends; bigger writes become several.
@@ -292,8 +291,7 @@ impl StreamReader {
 /// The bytes of a message or part: no message assembly in a stream.
 fn payload(item: Incoming) -> Bytes {
     match item {
-        Incoming::Message(Message::Binary(b)) => b,
-        Incoming::Message(Message::Text(t)) => Bytes::from(t),
+        Incoming::Message(m) => m.into_payload(),
         Incoming::Part(p) => p.data,
     }
 }

@@ -13,7 +13,7 @@
 //! `Bytes` slice of it): no allocation per message.
 
 use bytes::{Buf, BytesMut};
-use tungstenite::{Bytes, Utf8Bytes};
+use tungstenite::Bytes;
 
 use super::utf8::Utf8Check;
 use crate::codec::{apply_mask, close_code_allowed, Header, MAX_HEADER};
@@ -396,12 +396,8 @@ impl Decoder {
         if fin {
             let m = self.message.take().expect("just seen");
             if !m.in_parts {
-                emit(Item::Message(if m.text {
-                    // Checked piece by piece above; this checks again.
-                    Message::Text(Utf8Bytes::try_from(m.data).map_err(|_| bad_utf8())?)
-                } else {
-                    Message::Binary(Bytes::from(m.data))
-                }));
+                // Text checked piece by piece above; this checks again.
+                emit(Item::Message(whole(m.text, Bytes::from(m.data))?));
             }
         }
         Ok(())
@@ -455,11 +451,7 @@ fn close_frame(payload: &[u8]) -> Result<CloseFrame, Violation> {
 
 /// A whole message from its unmasked payload.
 fn whole(text: bool, payload: Bytes) -> Result<Message, Violation> {
-    Ok(if text {
-        Message::Text(Utf8Bytes::try_from(payload).map_err(|_| bad_utf8())?)
-    } else {
-        Message::Binary(payload)
-    })
+    Message::from_payload(text, payload).ok_or_else(bad_utf8)
 }
 
 #[cfg(test)]
