@@ -15,7 +15,7 @@ RANKS = {
     # 0 leaves
     "time": 0, "sync": 1, "timer": 2, "error": 3, "info": 4, "codec": 5, "message": 6,
     # 1 parts
-    "tls": 10, "transport": 11, "options": 12,
+    "deflate": 10, "tls": 11, "transport": 12, "options": 13,
     # 2 engine
     "engine": 20, "inbox": 21,
     # 3 handshake

@@ -2,20 +2,23 @@
 //! and binary message comes back unchanged, one thread per connection.
 //!
 //! Run it with `cargo run --release --example autobahn_server -- 9001`, then
-//! `kosoku -m fuzzingclient ws://127.0.0.1:9001 -x '12.*' -x '13.*'`
+//! `kosoku -m fuzzingclient ws://127.0.0.1:9001`
 //! (`.ci/autobahn.sh` does both). Port 0 picks a free port; the first stdout
-//! line always says `listening on PORT`.
+//! line always says `listening on PORT`. It accepts permessage-deflate and
+//! compresses every message it sends (no threshold).
 use std::io::Write;
 use std::thread;
 
-use wsock::Server;
+use wsock::{Deflate, Server};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = match std::env::args().nth(1) {
         Some(arg) => arg.parse()?,
         None => 9001,
     };
-    let server = Server::bind(("127.0.0.1", port))?;
+    let server = Server::builder()
+        .compression(Deflate::default().threshold(0))
+        .bind(("127.0.0.1", port))?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", server.local_addr()?.port())?;
     stdout.flush()?;

@@ -15,6 +15,10 @@
 //! `taskset -c 1`; the "1 core" echo rows start it under `taskset -c 0`.
 //! Without `taskset` everything runs unpinned and the output says so.
 //!
+//! Compression (permessage-deflate) is off on every wsock server here, so
+//! no row compresses: the references have none, and the payloads (runs of
+//! one byte) would shrink to nothing.
+//!
 //! Row kinds (`--only` names), in output order:
 //!
 //! - `echo`: 16 B text round trips, p50 and p99 in µs (lower is better), on
@@ -1121,7 +1125,7 @@ struct WsockBroadcaster {
 
 impl WsockBroadcaster {
     fn start(plan: &Plan, clients: usize) -> Res<WsockBroadcaster> {
-        let server = Server::bind("127.0.0.1:0")?;
+        let server = Server::builder().compression(None).bind("127.0.0.1:0")?;
         let port = server.local_addr()?.port();
         let hub = Hub::new();
         let into = hub.clone();
@@ -1927,7 +1931,10 @@ fn serve(role: &str) -> Res<()> {
         let (kind, server) = match kind.strip_prefix("tls-") {
             #[cfg(feature = "tls")]
             Some(kind) => (kind, tls::wsock_server()?),
-            _ => (kind, Server::bind("127.0.0.1:0")?),
+            _ => (
+                kind,
+                Server::builder().compression(None).bind("127.0.0.1:0")?,
+            ),
         };
         if !["echo", "sink", "stream-sink", "pusher"].contains(&kind) {
             return Err(format!("unknown role {role}").into());
@@ -2034,7 +2041,7 @@ fn serve_wsock_stream_sink(request: Request) -> Res<()> {
 /// and one thread echoing every message through it. `max_connections` from
 /// the environment ([`MAX_CONNECTIONS_ENV`]), else the default.
 fn serve_wsock_hub() -> Res<()> {
-    let mut builder = Server::builder();
+    let mut builder = Server::builder().compression(None);
     if let Ok(max) = std::env::var(MAX_CONNECTIONS_ENV) {
         builder = builder.max_connections(max.parse()?);
     }
@@ -2425,6 +2432,7 @@ mod tls {
     pub(super) fn wsock_server() -> Res<Server> {
         let (cert, key) = (env_pem(CERT_ENV)?, env_pem(KEY_ENV)?);
         Ok(Server::builder()
+            .compression(None)
             .tls_pem(cert.as_bytes(), key.as_bytes())
             .bind("127.0.0.1:0")?)
     }

@@ -42,6 +42,11 @@ pub struct Info {
     /// The proxy the connection goes through (its URL, password hidden),
     /// on the client side.
     pub proxy: Option<String>,
+    /// The permessage-deflate agreement, as the server's
+    /// `Sec-WebSocket-Extensions` answer put it (e.g.
+    /// `permessage-deflate; server_max_window_bits=10`); `None` if the
+    /// connection is not compressed.
+    pub compression: Option<String>,
     /// The TLS session (version, cipher suite, server name, the peer's
     /// certificates) on a `wss://` connection; `None` on plain `ws://`.
     pub tls: Option<crate::TlsInfo>,

@@ -121,6 +121,7 @@
 
 mod codec;
 mod connect;
+mod deflate;
 mod engine;
 mod error;
 mod hub;
@@ -139,6 +140,7 @@ mod timer;
 mod tls;
 mod transport;
 
+pub use deflate::Deflate;
 pub use error::{CloseFrame, Error, Result, Status};
 pub use hub::{broadcast, Connection, Hub, HubEvent, WhenFull};
 pub use info::{Info, TlsInfo};

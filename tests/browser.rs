@@ -1,7 +1,10 @@
 //! A real browser (Chromium, driven by playwright-core) fetches a page from
 //! the server's own port over plain HTTP, and the page's script opens a
 //! WebSocket to the same port and gets its echo; a server that does not
-//! allow the page's origin refuses the same socket with 403.
+//! allow the page's origin refuses the same socket with 403. Chromium
+//! always offers permessage-deflate: a second page sends 1 MB of JSON-like
+//! text, 1,000 small messages and 4 MiB of binary, compressed both ways,
+//! and checks every echo.
 //!
 //! Needs Node with `playwright-core` in `WSOCK_NODE_DIR/node_modules` and a
 //! Chromium (`WSOCK_CHROMIUM`, default `/usr/bin/chromium`), so these tests
@@ -25,9 +28,34 @@ const PAGE: &str = r#"<!doctype html>
 </script>
 "#;
 
+const PAGE_MANY: &str = r#"<!doctype html>
+<title>wsock compressed echo</title>
+<script>
+  const ws = new WebSocket(`ws://${location.host}/echo`);
+  ws.binaryType = "arraybuffer";
+  const texts = [Array.from({ length: 30000 }, (_, i) => `{"id": ${i}, "price": ${i % 97}.5}`).join("\n")];
+  for (let i = 0; i < 1000; i++) texts.push(`message ${i}`);
+  const bin = new Uint8Array(4 << 20).map((_, i) => (i * 7) % 251);
+  let got = 0, bad = null;
+  ws.onopen = () => { for (const t of texts) ws.send(t); ws.send(bin); };
+  ws.onmessage = (e) => {
+    if (got < texts.length) {
+      if (e.data !== texts[got]) bad = bad || `text ${got} differs`;
+    } else {
+      const a = new Uint8Array(e.data);
+      if (a.length !== bin.length || a.some((v, i) => v !== bin[i])) bad = bad || "the binary differs";
+    }
+    got++;
+    if (got === texts.length + 1) { window.wsockResult = bad || `echoed ${got}`; ws.close(1000, "done"); }
+  };
+  ws.onclose = (e) => { if (!window.wsockResult) window.wsockResult = "closed: " + e.code; };
+</script>
+"#;
+
 /// Serves `PAGE` on `/` and echoes WebSockets; returns its URL and a
-/// channel that gets the path of every upgrade that reached `incoming()`.
-fn serve(builder: ServerBuilder) -> (String, mpsc::Receiver<String>) {
+/// channel that gets the path of every upgrade that reached `incoming()`,
+/// and what compression its socket agreed (if it was accepted).
+fn serve(builder: ServerBuilder) -> (String, mpsc::Receiver<(String, Option<String>)>) {
     let server = builder.http_requests(true).bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", server.local_addr().unwrap());
     let (upgrades, seen) = mpsc::channel();
@@ -38,14 +66,17 @@ fn serve(builder: ServerBuilder) -> (String, mpsc::Receiver<String>) {
                 let page = [("Content-Type", "text/html; charset=utf-8")];
                 let _ = match request.path() {
                     "/" => request.respond(200, &page, PAGE),
+                    "/many" => request.respond(200, &page, PAGE_MANY),
                     _ => request.respond(404, &[], "not here"),
                 };
                 continue;
             }
-            let _ = upgrades.send(request.path().to_owned());
+            let path = request.path().to_owned();
             let Ok(ws) = request.accept_message() else {
+                let _ = upgrades.send((path, None));
                 continue;
             };
+            let _ = upgrades.send((path, ws.info().compression));
             thread::spawn(move || {
                 for m in ws.messages() {
                     let Ok(m) = m else { break };
@@ -85,9 +116,19 @@ fn a_browser_page_from_the_same_port_gets_its_echo() {
     let (url, upgrades) = serve(Server::builder().allowed_origins(["127.0.0.1"]));
     assert_eq!(open_in_browser(&url), "echo: hello from the browser");
     assert_eq!(
-        upgrades.recv_timeout(Duration::from_secs(5)).unwrap(),
+        upgrades.recv_timeout(Duration::from_secs(5)).unwrap().0,
         "/echo"
     );
+}
+
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/browser.sh"]
+fn a_browser_and_our_server_compress_both_ways() {
+    let (url, upgrades) = serve(Server::builder().allowed_origins(["127.0.0.1"]));
+    assert_eq!(open_in_browser(&format!("{url}many")), "echoed 1002");
+    let (path, compression) = upgrades.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(path, "/echo");
+    assert_eq!(compression.as_deref(), Some("permessage-deflate"));
 }
 
 #[test]

@@ -28,6 +28,9 @@ struct Rig {
 
 impl Rig {
     fn new(server: ServerBuilder, tls: bool) -> Rig {
+        // These faults need messages that fill the socket: uncompressed
+        // (the test payloads are runs of one byte, which deflate to nothing).
+        let server = server.compression(None);
         let server = if tls { with_identity(server) } else { server };
         let server = server.bind("127.0.0.1:0").expect("bind");
         let proxy = FaultProxy::start(server.local_addr().unwrap());

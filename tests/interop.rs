@@ -1,7 +1,9 @@
 //! wsock talks to WebSocket peers nobody here wrote, Python `websockets` and
 //! Node `ws`, as client and as server: text, binary, 4 MiB, 1,000 small
 //! messages in order, a fragmented message reassembled, the subprotocol the
-//! server chose, and a close 1000 whose reason both sides see.
+//! server chose, and a close 1000 whose reason both sides see; all of it
+//! compressed (permessage-deflate, which every peer here offers or accepts,
+//! with every message compressed).
 //!
 //! The peers are in `.ci/interop/` (`python/script.py` and `node/script.js`
 //! hold the same conversation as [`script`] here). They need a Python with
@@ -21,7 +23,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use wsock::{Builder, CloseFrame, Message, MessageWebSocket, Server, TlsInfo};
+use wsock::{Builder, CloseFrame, Deflate, Message, MessageWebSocket, Server, TlsInfo};
 
 #[cfg(feature = "tls")]
 #[path = "support/tls.rs"]
@@ -264,6 +266,7 @@ struct Served {
     path: String,
     offered: Vec<String>,
     protocol: Option<String>,
+    compression: Option<String>,
     tls: Option<TlsInfo>,
     received: Vec<Message>,
     end: wsock::Error,
@@ -278,7 +281,7 @@ fn serve_one(server: Server) -> Result<Served, wsock::Error> {
     request.select_protocol(PROTOCOL)?;
     let ws = request.accept_message()?;
     let info = ws.info();
-    let (protocol, tls) = (info.protocol, info.tls);
+    let (protocol, compression, tls) = (info.protocol, info.compression, info.tls);
     let mut received = Vec::new();
     let end = loop {
         match ws.recv() {
@@ -293,6 +296,7 @@ fn serve_one(server: Server) -> Result<Served, wsock::Error> {
         path,
         offered,
         protocol,
+        compression,
         tls,
         received,
         end,
@@ -338,6 +342,15 @@ fn wsock_server_with(
         assert_eq!(served.path, PATH);
         assert_eq!(served.offered, OFFERED_PROTOCOLS);
         assert_eq!(served.protocol.as_deref(), Some(PROTOCOL));
+        // Both peers offer permessage-deflate.
+        assert!(
+            served
+                .compression
+                .as_deref()
+                .is_some_and(|c| c.starts_with("permessage-deflate")),
+            "compression: {:?}",
+            served.compression
+        );
         let want = script();
         for (index, (got, want)) in served.received.iter().zip(&want).enumerate() {
             assert_same(index, got, want);
@@ -354,8 +367,16 @@ fn wsock_server_with(
     })
 }
 
+/// Every message compressed, the small ones too.
+fn every_message() -> Deflate {
+    Deflate::default().threshold(0)
+}
+
 fn plain_server() -> Server {
-    Server::bind(("127.0.0.1", 0)).expect("bind")
+    Server::builder()
+        .compression(every_message())
+        .bind(("127.0.0.1", 0))
+        .expect("bind")
 }
 
 #[test]
@@ -406,10 +427,18 @@ fn wsock_client_with(
         let url = format!("{scheme}://{host}:{}{PATH}", peer.port());
         let ws = client
             .protocols(OFFERED_PROTOCOLS)
+            .compression(every_message())
             .connect(&url)
             .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
         let info = ws.info();
         assert_eq!(info.protocol.as_deref(), Some(PROTOCOL));
+        assert!(
+            info.compression
+                .as_deref()
+                .is_some_and(|c| c.starts_with("permessage-deflate")),
+            "compression: {:?}",
+            info.compression
+        );
 
         let script = script();
         let (small_start, small_end) = (3, 3 + SMALL_COUNT);
@@ -604,12 +633,11 @@ mod wss {
 
     fn tls_server() -> Server {
         let server = &pki().server;
-        Server::bind_tls(
-            ("127.0.0.1", 0),
-            server.cert_pem.as_bytes(),
-            server.key_pem.as_bytes(),
-        )
-        .expect("bind_tls")
+        Server::builder()
+            .compression(super::every_message())
+            .tls_pem(server.cert_pem.as_bytes(), server.key_pem.as_bytes())
+            .bind(("127.0.0.1", 0))
+            .expect("bind_tls")
     }
 
     /// A wsock client that trusts the throwaway CA (beside the default roots).

@@ -39,7 +39,11 @@ fn exchange(ws: &MessageWebSocket, seed: u8) -> Message {
 #[test]
 fn both_peers_send_32_mib_at_once() {
     let started = Instant::now();
-    let server = Server::bind("127.0.0.1:0").unwrap();
+    // Uncompressed, so that both sockets fill up.
+    let server = Server::builder()
+        .compression(None)
+        .bind("127.0.0.1:0")
+        .unwrap();
     let url = format!("ws://{}/", server.local_addr().unwrap());
     let server_side = thread::spawn(move || {
         let ws = server.accept().unwrap().accept_message().unwrap();

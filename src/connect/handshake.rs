@@ -39,7 +39,7 @@ pub(super) enum Answer {
     /// past the head (the first frames).
     Upgraded {
         head: Head,
-        protocol: Option<String>,
+        negotiated: Negotiated,
         tail: Vec<u8>,
     },
     /// A redirect to this location.
@@ -64,7 +64,7 @@ pub(super) fn upgrade(
     let (head, mut buf, used) = read_head(transport, shown, options, deadline)?;
     match head.code {
         101 => {
-            let protocol =
+            let negotiated =
                 check_upgrade(&head, &key, options).map_err(|reason| Error::Handshake {
                     peer: shown.clone(),
                     status: Status::InvalidServerResponse,
@@ -73,7 +73,7 @@ pub(super) fn upgrade(
             let tail = buf.split_off(used);
             Ok(Answer::Upgraded {
                 head,
-                protocol,
+                negotiated,
                 tail,
             })
         }
@@ -112,6 +112,20 @@ fn request(
         out.push_str(&format!(
             "Sec-WebSocket-Protocol: {}\r\n",
             options.protocols.join(", ")
+        ));
+    }
+    let has_header = |name: &str| {
+        options
+            .headers
+            .0
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    // A program that sets the header itself negotiates by itself.
+    if let (Some(deflate), false) = (&options.compression, has_header("sec-websocket-extensions")) {
+        out.push_str(&format!(
+            "Sec-WebSocket-Extensions: {}\r\n",
+            deflate.offer()
         ));
     }
     let has_authorization = options
@@ -231,12 +245,13 @@ pub(super) fn read_head_with(
     }
 }
 
-/// Checks a 101 as RFC 6455 (4.1) says; returns the subprotocol chosen.
+/// Checks a 101 as RFC 6455 (4.1) and RFC 7692 say; returns the
+/// subprotocol chosen and what permessage-deflate agreed.
 fn check_upgrade(
     head: &Head,
     key: &str,
     options: &Options,
-) -> std::result::Result<Option<String>, String> {
+) -> std::result::Result<Negotiated, String> {
     let has_token = |name: &str, token: &str| {
         head.header(name)
             .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
@@ -251,19 +266,29 @@ fn check_upgrade(
     if head.header("Sec-WebSocket-Accept").map(str::trim) != Some(expected.as_str()) {
         return Err("the 101's Sec-WebSocket-Accept does not answer our key".into());
     }
-    if let Some(ext) = head.header("Sec-WebSocket-Extensions") {
-        return Err(format!(
-            "the server chose extensions we did not offer: {ext:?}"
-        ));
-    }
-    match head.header("Sec-WebSocket-Protocol").map(str::trim) {
-        None => Ok(None),
-        Some(p) if options.protocols.iter().any(|o| o == p) => Ok(Some(p.to_owned())),
-        Some(p) => Err(format!(
-            "the server chose subprotocol {p:?}, which we did not offer (we offered {:?})",
-            options.protocols
-        )),
-    }
+    let deflate = match (
+        head.header("Sec-WebSocket-Extensions"),
+        &options.compression,
+    ) {
+        (None, _) => None,
+        (Some(ext), Some(deflate)) => Some(deflate.accept(ext)?),
+        (Some(ext), None) => {
+            return Err(format!(
+                "the server chose extensions we did not offer: {ext:?}"
+            ))
+        }
+    };
+    let protocol = match head.header("Sec-WebSocket-Protocol").map(str::trim) {
+        None => None,
+        Some(p) if options.protocols.iter().any(|o| o == p) => Some(p.to_owned()),
+        Some(p) => {
+            return Err(format!(
+                "the server chose subprotocol {p:?}, which we did not offer (we offered {:?})",
+                options.protocols
+            ))
+        }
+    };
+    Ok(Negotiated { protocol, deflate })
 }
 
 /// Reads (bounded by [`MAX_BODY`] and the deadline) the body of a refusal:

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tungstenite::protocol::Role;
 use url::Url;
 
-use crate::engine::{self, Engine, Event, Sink};
+use crate::engine::{self, Engine, Event, Negotiated, Sink};
 use crate::error::{Error, Result, Status};
 use crate::options::{redact_raw, Credentials, Options};
 use crate::time::Deadline;
@@ -137,7 +137,7 @@ pub(crate) fn connect(
     // Secret headers (Authorization, Cookie) go to the first host only.
     let mut other_host = false;
     let mut via = proxy::choose(&target, &options)?;
-    let (transport, head, protocol, tail) = loop {
+    let (transport, head, negotiated, tail) = loop {
         let transport = open(&target, via.as_ref(), &options, deadline)?;
         let answer = handshake::upgrade(
             &transport,
@@ -150,9 +150,9 @@ pub(crate) fn connect(
         let location = match answer {
             Answer::Upgraded {
                 head,
-                protocol,
+                negotiated,
                 tail,
-            } => break (transport, head, protocol, tail),
+            } => break (transport, head, negotiated, tail),
             Answer::Redirect(location) => location,
         };
         drop(transport);
@@ -179,7 +179,7 @@ pub(crate) fn connect(
         Role::Client,
         options,
         target.shown,
-        protocol,
+        negotiated,
         |_| Sink::Socket(tx),
         None,
     )?;

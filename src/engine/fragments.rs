@@ -74,6 +74,9 @@ pub(crate) struct Fragments<'a> {
     wire: Writing<'a>,
     opcode: OpCode,
     started: bool,
+    /// The message is compressed (permessage-deflate was agreed).
+    compressed: bool,
+    finished: bool,
 }
 
 impl std::fmt::Debug for Fragments<'_> {
@@ -106,6 +109,8 @@ impl Engine {
             wire,
             opcode: OpCode::Data(if text { Data::Text } else { Data::Binary }),
             started: false,
+            compressed: self.deflater.is_some(),
+            finished: false,
         })
     }
 }
@@ -114,6 +119,11 @@ impl Drop for Fragments<'_> {
     fn drop(&mut self) {
         // Ended early (a failed write): pings and pongs still waiting go to
         // the outbox, which the wire's release then flushes.
+        if self.compressed && !self.finished {
+            if let Some(deflater) = &self.shared.deflater {
+                lock(deflater).abandon();
+            }
+        }
         let mut left = self.shared.take_between_frames(true);
         let mut outbox = lock(&self.shared.outbox);
         self.shared.queue_control(&mut outbox, &mut left);
@@ -133,12 +143,26 @@ impl Fragments<'_> {
         } else {
             self.opcode
         };
+        let first = !self.started;
         self.started = true;
+        let rsv1 = first && self.compressed && shared.deflater.is_some();
+        let mut compressor = match (&shared.deflater, self.compressed) {
+            (Some(deflater), true) => Some(lock(deflater)),
+            _ => None,
+        };
+        let payload = match &mut compressor {
+            Some(c) => c.part(payload, fin),
+            None => payload,
+        };
         // The peer's pings get their pongs (and ours go out) between frames.
         let control = shared.take_between_frames(fin);
         self.wire.plain.extend_from_slice(&control);
         let mask = (shared.role == Role::Client).then(rand::random::<[u8; 4]>);
+        let at = self.wire.plain.len();
         encode_fragment_header(&mut self.wire.plain, opcode, payload.len(), mask, fin);
+        if rsv1 {
+            self.wire.plain[at] |= RSV1;
+        }
         // PIECE is a multiple of 4, so every piece starts the mask afresh.
         for piece in payload.chunks(PIECE) {
             let start = self.wire.plain.len();
@@ -151,7 +175,11 @@ impl Fragments<'_> {
         if payload.is_empty() {
             shared.drain_until(&mut self.wire, Some(deadline), false, u64::MAX)?;
         }
+        if let Some(mut c) = compressor {
+            c.sent();
+        }
         if fin {
+            self.finished = true;
             shared.stats.messages_sent.fetch_add(1, Relaxed);
             shared.drain(&mut self.wire, Some(deadline))?;
         }

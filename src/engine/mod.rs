@@ -131,6 +131,7 @@ use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
 use crate::codec::{apply_mask, encode_frame, encode_header, HeaderExtent, MAX_HEADER, OP_PONG};
+use crate::deflate::{Agreed, Compressor, Inflater};
 use crate::error::{CloseFrame, Error, Result, Status};
 use crate::info::{Info, Stats, TlsInfo};
 use crate::message::Message;
@@ -176,6 +177,16 @@ const BATCH_CAPACITY_MAX: usize = 4096;
 /// Messages larger than this go out in pieces of this size, so the wire
 /// buffers never grow with the message (a multiple of 4: see `send_pieces`).
 const PIECE: usize = 256 << 10;
+/// The RSV1 bit of a frame's first byte: a compressed message (RFC 7692).
+const RSV1: u8 = 0x40;
+
+/// What the opening handshake agreed: the subprotocol, and
+/// permessage-deflate.
+#[derive(Debug, Default)]
+pub(crate) struct Negotiated {
+    pub(crate) protocol: Option<String>,
+    pub(crate) deflate: Option<Agreed>,
+}
 
 /// What a client learned while connecting: the headers of the server's
 /// 101, and the proxy it went through.
@@ -249,6 +260,14 @@ pub(crate) struct Engine {
     /// The URL (client) or the peer's address (server), for error messages.
     peer: String,
     pub(crate) protocol: Option<String>,
+    /// The permessage-deflate agreement, as the server's answer put it.
+    compression: Option<String>,
+    /// Our compressor, if we compress (taken only by a holder of `wire`,
+    /// so messages are compressed in the order they go out: a leaf lock).
+    deflater: Option<Mutex<Compressor>>,
+    /// Messages of this many bytes or more are compressed (`usize::MAX`:
+    /// none).
+    compress_from: usize,
     /// The headers of the server's 101 and the proxy (client side).
     response_headers: std::sync::OnceLock<ClientFacts>,
     proto: Mutex<Protocol>,
@@ -320,12 +339,14 @@ pub(crate) fn start(
     role: Role,
     options: Arc<Options>,
     peer: String,
-    protocol: Option<String>,
+    negotiated: Negotiated,
     sink: impl FnOnce(&Arc<Engine>) -> Sink,
     guard: Option<Box<dyn Send>>,
 ) -> Result<Arc<Engine>> {
     let stack = options.reader_stack_size;
-    let read_state = Box::new(ReadState::new(&options, role, tail));
+    let Negotiated { protocol, deflate } = negotiated;
+    let inflater = deflate.as_ref().map(Inflater::new);
+    let read_state = Box::new(ReadState::new(&options, role, tail, inflater));
     let in_parts = options.in_parts;
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let shared = Arc::new_cyclic(|me| Engine {
@@ -336,6 +357,9 @@ pub(crate) fn start(
         options,
         peer,
         protocol,
+        compression: deflate.as_ref().map(|d| d.extension.clone()),
+        deflater: deflate.as_ref().and_then(Compressor::new).map(Mutex::new),
+        compress_from: deflate.as_ref().map_or(usize::MAX, Agreed::compress_from),
         response_headers: std::sync::OnceLock::new(),
         proto: Mutex::new(Protocol::new(role)),
         read_slot: Mutex::new(ReadSlot {
@@ -441,6 +465,7 @@ impl Engine {
                 .map(|(h, _)| h.clone())
                 .unwrap_or_default(),
             proxy: self.response_headers.get().and_then(|(_, p)| p.clone()),
+            compression: self.compression.clone(),
             tls: self.tls_info(),
         }
     }

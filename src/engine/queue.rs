@@ -128,6 +128,9 @@ impl Engine {
     /// per system call. Returns how many were sent; all are on the wire
     /// when it returns `Ok`.
     pub(crate) fn send_all(&self, messages: impl IntoIterator<Item = Message>) -> Result<usize> {
+        if let Some(deflater) = &self.deflater {
+            return self.send_all_compressed(deflater, messages);
+        }
         let timeout = self.options.send_timeout;
         let deadline = Deadline::after(timeout);
         let budget = Some((deadline, timeout));
@@ -151,6 +154,61 @@ impl Engine {
             }
         }
         self.drain_until(&mut self.writing(), budget, true, end)?;
+        Ok(count)
+    }
+
+    /// [`send_all`](Self::send_all) when we compress: the batch holds the
+    /// wire throughout, so its messages are compressed in the order they
+    /// go out (and other senders wait for the batch).
+    fn send_all_compressed(
+        &self,
+        deflater: &Mutex<Compressor>,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<usize> {
+        let timeout = self.options.send_timeout;
+        let deadline = (Deadline::after(timeout), timeout);
+        let budget = Some(deadline);
+        let mask = || (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        let (mut count, mut end) = (0, 0);
+        let mut wire = self.writing();
+        for message in messages {
+            let (text, payload) = (message.is_text(), message.as_bytes());
+            if payload.len() > PIECE {
+                // Large: what is queued first, then the message in frames.
+                self.drain_until(&mut wire, budget, true, end)?;
+                drop(wire);
+                self.send_data(text, payload, self.options.send_timeout)?;
+                wire = self.writing();
+                count += 1;
+                continue;
+            }
+            let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
+            let mut compressor = lock(deflater);
+            let (payload, compressed) = if payload.len() >= self.compress_from {
+                (compressor.message(payload), true)
+            } else {
+                (payload, false)
+            };
+            if payload.len() > PIECE {
+                self.send_pieces(&mut wire, opcode, payload, mask(), deadline, compressed)?;
+            } else {
+                end = self.enqueue(|out| {
+                    let at = out.len();
+                    encode_frame(out, opcode, payload, mask());
+                    if compressed {
+                        out[at] |= RSV1;
+                    }
+                })?;
+            }
+            compressor.sent();
+            drop(compressor);
+            self.stats.messages_sent.fetch_add(1, Relaxed);
+            count += 1;
+            if self.queued_bytes() >= BATCH_WRITE {
+                self.drain_until(&mut wire, budget, true, end)?;
+            }
+        }
+        self.drain_until(&mut wire, budget, true, end)?;
         Ok(count)
     }
 }

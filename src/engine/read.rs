@@ -29,7 +29,12 @@ pub(super) struct ReadState {
     pub(super) tail: Vec<u8>,
 }
 impl ReadState {
-    pub(super) fn new(options: &Options, role: Role, tail: Vec<u8>) -> ReadState {
+    pub(super) fn new(
+        options: &Options,
+        role: Role,
+        tail: Vec<u8>,
+        inflater: Option<Inflater>,
+    ) -> ReadState {
         let now = Instant::now();
         ReadState {
             buf: BytesMut::new(),
@@ -39,6 +44,7 @@ impl ReadState {
                 role == Role::Server,
                 options.max_message_size,
                 options.max_frame_size,
+                inflater,
             ),
             message_started: None,
             read_timeout: None,

@@ -52,6 +52,29 @@ impl Engine {
     pub(crate) fn send_data(&self, text: bool, payload: &[u8], timeout: Duration) -> Result<()> {
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        if let Some(deflater) = self.compressing(payload.len()) {
+            if payload.len() > PIECE {
+                // In frames of a piece each: memory stays bounded, and the
+                // peer inflates as the message comes.
+                let mut frames = self.fragments(text)?;
+                let mut pieces = payload.chunks(PIECE).peekable();
+                while let Some(piece) = pieces.next() {
+                    frames.frame(piece, pieces.peek().is_none())?;
+                }
+                return Ok(());
+            }
+            let deadline = (Deadline::after(timeout), timeout);
+            let mut wire = self.writing();
+            let mut compressor = lock(deflater);
+            let compressed = compressor.message(payload);
+            let result = self.send_pieces(&mut wire, opcode, compressed, mask, deadline, true);
+            compressor.sent();
+            drop(compressor);
+            drop(wire);
+            result?;
+            self.stats.messages_sent.fetch_add(1, Relaxed);
+            return Ok(());
+        }
         if payload.len() <= ALONE_MAX {
             if let Some(done) = self.send_alone(opcode, payload, mask, timeout) {
                 return done;
@@ -66,12 +89,24 @@ impl Engine {
                 .map(drop)
         } else {
             wire = self.writing();
-            self.send_pieces(&mut wire, opcode, payload, mask, (deadline, timeout))
+            self.send_pieces(&mut wire, opcode, payload, mask, (deadline, timeout), false)
         };
         drop(wire);
         result?;
         self.stats.messages_sent.fetch_add(1, Relaxed);
         Ok(())
+    }
+
+    /// Our compressor, if a message of `len` bytes is to be compressed.
+    ///
+    /// Compressed messages are compressed and put on the wire (or in the
+    /// outbox) by a holder of `wire`, so they leave in the order they were
+    /// compressed in, as the peer's decompressor needs.
+    pub(super) fn compressing(&self, len: usize) -> Option<&Mutex<Compressor>> {
+        if len < self.compress_from {
+            return None;
+        }
+        self.deflater.as_ref()
     }
 
     /// The uncontended case of a small message: with the wire free, nothing
@@ -134,6 +169,7 @@ impl Engine {
     /// bytes: masked piece by piece for a client, or written straight from
     /// the caller's buffer by a server on plain TCP. Memory stays bounded
     /// whatever the message size, and nothing else enters the frame.
+    /// `compressed`: the payload is deflated (RSV1 set).
     pub(super) fn send_pieces(
         &self,
         wire: &mut Unsent,
@@ -141,6 +177,7 @@ impl Engine {
         payload: &[u8],
         mask: Option<[u8; 4]>,
         deadline: (Deadline, Duration),
+        compressed: bool,
     ) -> Result<()> {
         // Whatever was queued before goes first; checking that data may be
         // sent and taking it is one step, so no close frame can come between.
@@ -153,7 +190,11 @@ impl Engine {
             }
             self.take_locked(&mut outbox, wire);
         }
+        let at = wire.plain.len();
         encode_header(&mut wire.plain, opcode, payload.len(), mask);
+        if compressed {
+            wire.plain[at] |= RSV1;
+        }
         if mask.is_none() && !self.transport.is_tls() {
             self.drain_until(wire, Some(deadline), false, u64::MAX)?;
             let mut rest = payload;

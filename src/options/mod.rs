@@ -41,6 +41,7 @@ pub struct Options {
     pub pong_timeout: Option<Duration>,
     pub unsolicited_pong_interval: Option<Duration>,
     pub stream_write_buffer: usize,
+    pub compression: Option<crate::Deflate>,
     #[cfg(feature = "tls")]
     pub(crate) client_tls: crate::tls::ClientTls,
     #[cfg(feature = "tls")]
@@ -78,6 +79,7 @@ impl Default for Options {
             pong_timeout: Some(Duration::from_secs(20)),
             unsolicited_pong_interval: None,
             stream_write_buffer: 256 << 10,
+            compression: Some(crate::Deflate::default()),
             #[cfg(feature = "tls")]
             client_tls: Default::default(),
             #[cfg(feature = "tls")]
@@ -221,6 +223,24 @@ macro_rules! connection_setters {
                     .invalid("max_frame_size must be greater than zero".into());
             }
             self.options.max_frame_size = bytes;
+            self
+        }
+
+        /// permessage-deflate (RFC 7692): on by default, with the
+        /// [`Deflate`](crate::Deflate) defaults; `None` turns it off. A client
+        /// offers it; a server accepts a client's offer.
+        /// [`Info::compression`](crate::Info::compression) says what was
+        /// agreed. The size limits count inflated bytes.
+        ///
+        /// ```
+        /// use wsock::{Deflate, MessageWebSocket, Server};
+        /// let server = Server::builder().compression(None).bind("127.0.0.1:0")?;
+        /// let client = MessageWebSocket::builder().compression(Deflate::default().level(1));
+        /// # drop((server, client));
+        /// # Ok::<(), wsock::Error>(())
+        /// ```
+        pub fn compression(mut self, deflate: impl Into<Option<crate::Deflate>>) -> Self {
+            self.options.compression = deflate.into();
             self
         }
 

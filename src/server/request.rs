@@ -301,6 +301,18 @@ impl Request {
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", value);
         }
+        let deflate = self.options.compression.as_ref().and_then(|d| {
+            let offers = self.http.headers().get_all("sec-websocket-extensions");
+            let offers: Vec<&str> = offers.iter().filter_map(|v| v.to_str().ok()).collect();
+            d.answer(&offers)
+        });
+        if let Some(agreed) = &deflate {
+            let value = HeaderValue::from_str(&agreed.extension)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Extensions", value);
+        }
         let mut bytes = Vec::with_capacity(256);
         write_response(&mut bytes, &response).map_err(|e| bad_request(peer, &e.to_string()))?;
         let deadline = Deadline::after(self.options.handshake_timeout);
@@ -320,7 +332,10 @@ impl Request {
             Role::Server,
             Arc::clone(&self.options),
             peer.to_string(),
-            self.protocol.clone(),
+            engine::Negotiated {
+                protocol: self.protocol.clone(),
+                deflate,
+            },
             sink,
             self.slot.take().map(|s| Box::new(s) as Box<dyn Send>),
         )?;

@@ -104,6 +104,13 @@ impl RawServer {
 /// Opens a TCP connection and performs the client's opening handshake by
 /// hand (with the RFC 6455 sample key), checking the 101 answer.
 pub fn raw_client(addr: SocketAddr) -> TcpStream {
+    raw_client_with(addr, "").0
+}
+
+/// [`raw_client`] with `extra` header lines (each ending in `\r\n`) in
+/// the request; the connection and the 101's head.
+#[allow(dead_code)] // not every test binary uses it
+pub fn raw_client_with(addr: SocketAddr, extra: &str) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(addr).expect("TCP connect");
     tcp.set_read_timeout(Some(WAIT)).unwrap();
     tcp.set_write_timeout(Some(WAIT)).unwrap();
@@ -113,7 +120,7 @@ pub fn raw_client(addr: SocketAddr) -> TcpStream {
          Upgrade: websocket\r\n\
          Connection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\n{extra}\r\n"
     );
     tcp.write_all(request.as_bytes()).unwrap();
     let head = read_http_head(&mut tcp).expect("reading the handshake response");
@@ -126,7 +133,7 @@ pub fn raw_client(addr: SocketAddr) -> TcpStream {
             .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
         "wrong or missing Sec-WebSocket-Accept:\n{head}"
     );
-    tcp
+    (tcp, head)
 }
 
 /// Reads an HTTP head up to and including the blank line, one byte at a

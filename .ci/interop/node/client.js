@@ -29,7 +29,8 @@ if (!url || !(rest.length === 0 || withCa)) {
   console.error('usage: node client.js ws://127.0.0.1:PORT/interop | wss://localhost:PORT/interop --ca CA_PEM');
   process.exit(2);
 }
-const options = { maxPayload: 16 * 1024 * 1024 };
+// permessage-deflate, every message compressed (ws' threshold is 1 KiB).
+const options = { maxPayload: 16 * 1024 * 1024, perMessageDeflate: { threshold: 0 } };
 if (withCa) options.ca = fs.readFileSync(rest[1]);
 
 setTimeout(() => fail(`conversation not finished within ${DEADLINE_MS} ms`), DEADLINE_MS).unref();

@@ -52,6 +52,8 @@ const server = tls
 const wss = new WebSocketServer({
   server,
   maxPayload: 16 * 1024 * 1024,
+  // permessage-deflate (off by default in a ws server), every message compressed.
+  perMessageDeflate: { threshold: 0 },
   handleProtocols: (protocols) => (protocols.has(script.PROTOCOL) ? script.PROTOCOL : false),
 });
 
