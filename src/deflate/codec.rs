@@ -116,9 +116,9 @@ impl Compressor {
             self.out.push(0);
         }
         if self.reset {
-            if let Some(zlib) = &mut self.zlib {
-                zlib.reset();
-            }
+            // Nothing carries over to the next message: the state goes
+            // (about 256 KiB at 15 bits), and comes back when it is used.
+            self.zlib = None;
         }
     }
 
@@ -131,9 +131,11 @@ impl Compressor {
         }
     }
 
-    /// After the output was sent: a buffer grown by a large message goes.
+    /// After the output was sent: a buffer grown by a large message goes,
+    /// and any buffer once nothing is kept between messages.
     pub(crate) fn sent(&mut self) {
-        if self.out.capacity() > KEEP {
+        let between_messages = self.zlib.is_none();
+        if self.out.capacity() > KEEP || between_messages {
             self.out = Vec::new();
         }
     }
@@ -185,19 +187,20 @@ impl Inflater {
         let zlib = self
             .zlib
             .get_or_insert_with(|| Box::new(Decompress::new(false)));
-        if self.scratch.is_empty() {
-            self.scratch = vec![0; SCRATCH];
+        if self.scratch.capacity() < SCRATCH {
+            self.scratch = Vec::with_capacity(SCRATCH);
         }
         let mut made_all = 0u64;
         let trailer: &[u8] = if end { &TRAILER } else { &[] };
         'pieces: for mut rest in [input, trailer] {
             loop {
-                let (in_before, out_before) = (zlib.total_in(), zlib.total_out());
+                let in_before = zlib.total_in();
+                self.scratch.clear();
                 let status = zlib
-                    .decompress(rest, &mut self.scratch, FlushDecompress::None)
+                    .decompress_vec(rest, &mut self.scratch, FlushDecompress::None)
                     .map_err(|e| Inflated::Corrupt(e.to_string()))?;
                 let used = (zlib.total_in() - in_before) as usize;
-                let made = (zlib.total_out() - out_before) as usize;
+                let made = self.scratch.len();
                 rest = &rest[used..];
                 if made > 0 {
                     made_all += made as u64;
@@ -214,14 +217,19 @@ impl Inflater {
                         zlib.reset(false);
                         break 'pieces;
                     }
-                    _ if made == SCRATCH => {} // more output may be waiting
+                    _ if made == self.scratch.capacity() => {} // more output may be waiting
                     _ if rest.is_empty() || (used == 0 && made == 0) => break,
                     _ => {}
                 }
             }
         }
-        if end && self.reset {
-            zlib.reset(false);
+        if end {
+            // Between messages an idle connection keeps no output buffer,
+            // and no state at all when nothing carries over.
+            self.scratch = Vec::new();
+            if self.reset {
+                self.zlib = None;
+            }
         }
         Ok(made_all)
     }
