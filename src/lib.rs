@@ -99,6 +99,17 @@
 //! reason after a close handshake (the Closed event), and is `None` after an
 //! abnormal end, whose [`status`](Error::status) says why.
 //!
+//! # Compression
+//!
+//! permessage-deflate (RFC 7692) is on by default in both roles: a client
+//! offers it, a server accepts it, and data messages of 128 bytes or more
+//! go compressed. [`Deflate`] sets the level, the windows, context
+//! takeover and that threshold; `compression(None)` on either builder
+//! turns it off, and [`Info::compression`] says what was agreed. The size
+//! limits count inflated bytes (a zip bomb gets 1009 before it is
+//! inflated). A connection allocates its compression state on the first
+//! compressed message, so an idle one holds none.
+//!
 //! # Errors
 //!
 //! One [`Error`] type; its `Display` names what failed and where, and
