@@ -398,3 +398,65 @@ fn frames_a_peer_may_not_send_get_1002_or_1007() {
         assert_eq!((got, error.status()), (code, status), "case {i}: {error}");
     }
 }
+
+#[test]
+fn a_second_extensions_line_in_the_answer_is_read_too() {
+    for (answer, why) in [
+        (
+            "permessage-deflate\r\nSec-WebSocket-Extensions: x-unknown-extension",
+            "several extensions",
+        ),
+        (
+            "permessage-deflate\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover",
+            "several extensions",
+        ),
+    ] {
+        let e = connect_to_answer(answer, MessageWebSocket::builder()).expect("connected");
+        assert_eq!(e.status(), Status::InvalidServerResponse, "{answer}: {e}");
+        assert!(e.to_string().contains(why), "{answer}: {e}");
+    }
+}
+
+/// A hand-made client whose offer the server accepted; the server's socket
+/// and the client's TCP connection.
+fn raw_pair() -> (MessageWebSocket, TcpStream) {
+    let server = Server::builder().bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let accepted = thread::spawn(move || server.accept().unwrap().accept_message().unwrap());
+    let (tcp, head) = raw_client_with(addr, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    assert!(head.contains("permessage-deflate"), "{head}");
+    (accepted.join().unwrap(), tcp)
+}
+
+#[test]
+fn an_empty_compressed_payload_is_an_empty_message_and_the_next_one_arrives() {
+    let (ws, mut tcp) = raw_pair();
+    let text = "the next message, properly compressed ".repeat(10);
+    tcp.write_all(&rsv1(masked(true, 0x1, b""))).unwrap();
+    tcp.write_all(&rsv1(masked(true, 0x1, &deflated(text.as_bytes()))))
+        .unwrap();
+    assert_eq!(ws.recv_timeout(WAIT).unwrap(), Message::Text("".into()));
+    assert_eq!(ws.recv_timeout(WAIT).unwrap(), Message::Text(text.into()));
+}
+
+#[test]
+fn what_follows_a_final_block_in_a_message_is_ignored_however_it_is_cut() {
+    // "Hello, " as a finished deflate stream, then more deflate data in
+    // the same message, in one frame and spread over three.
+    let mut c = Compress::new(Compression::default(), false);
+    let mut payload = Vec::with_capacity(1024);
+    c.compress_vec(b"Hello, ", &mut payload, FlushCompress::Finish)
+        .unwrap();
+    payload.extend(deflated(b"World"));
+    let (ws, mut tcp) = raw_pair();
+    tcp.write_all(&rsv1(masked(true, 0x1, &payload))).unwrap();
+    let (a, rest) = payload.split_at(3);
+    let (b, c) = rest.split_at(rest.len() / 2);
+    tcp.write_all(&rsv1(masked(false, 0x1, a))).unwrap();
+    tcp.write_all(&masked(false, 0x0, b)).unwrap();
+    tcp.write_all(&masked(true, 0x0, c)).unwrap();
+    for cut in ["one frame", "three frames"] {
+        let got = ws.recv_timeout(WAIT).unwrap();
+        assert_eq!(got, Message::Text("Hello, ".into()), "{cut}");
+    }
+}

@@ -31,6 +31,18 @@ impl Head {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every line of a header, joined with commas as RFC 9110 (5.3)
+    /// allows for a list: a second line is not overlooked.
+    fn header_list(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
 }
 
 /// What the server answered the upgrade request with.
@@ -267,18 +279,19 @@ fn check_upgrade(
         return Err("the 101's Sec-WebSocket-Accept does not answer our key".into());
     }
     let deflate = match (
-        head.header("Sec-WebSocket-Extensions"),
+        head.header_list("Sec-WebSocket-Extensions"),
         &options.compression,
     ) {
         (None, _) => None,
-        (Some(ext), Some(deflate)) => Some(deflate.accept(ext)?),
+        (Some(ext), Some(deflate)) => Some(deflate.accept(&ext)?),
         (Some(ext), None) => {
             return Err(format!(
                 "the server chose extensions we did not offer: {ext:?}"
             ))
         }
     };
-    let protocol = match head.header("Sec-WebSocket-Protocol").map(str::trim) {
+    let chosen = head.header_list("Sec-WebSocket-Protocol");
+    let protocol = match chosen.as_deref().map(str::trim) {
         None => None,
         Some(p) if options.protocols.iter().any(|o| o == p) => Some(p.to_owned()),
         Some(p) => {

@@ -160,6 +160,10 @@ pub(crate) struct Inflater {
     /// The peer starts afresh for each message (no context takeover).
     reset: bool,
     scratch: Vec<u8>,
+    /// The message under way has had compressed bytes.
+    fed: bool,
+    /// The message under way ended its deflate stream (a final block).
+    ended: bool,
 }
 
 impl Inflater {
@@ -168,6 +172,8 @@ impl Inflater {
             zlib: None,
             reset: agreed.receive_reset,
             scratch: Vec::new(),
+            fed: false,
+            ended: false,
         }
     }
 
@@ -191,8 +197,18 @@ impl Inflater {
             self.scratch = Vec::with_capacity(SCRATCH);
         }
         let mut made_all = 0u64;
-        let trailer: &[u8] = if end { &TRAILER } else { &[] };
-        'pieces: for mut rest in [input, trailer] {
+        self.fed |= !input.is_empty();
+        // An empty payload is an empty message: the trailer alone would be
+        // half a block header, and would swallow the next message.
+        let trailer: &[u8] = if end && self.fed { &TRAILER } else { &[] };
+        // After a final block the rest of the message means nothing,
+        // however it is cut into frames and reads.
+        let pieces = if self.ended {
+            [&[][..], &[]]
+        } else {
+            [input, trailer]
+        };
+        'pieces: for mut rest in pieces {
             loop {
                 let in_before = zlib.total_in();
                 self.scratch.clear();
@@ -215,6 +231,7 @@ impl Inflater {
                     // anything else after the end mean nothing.
                     Status::StreamEnd => {
                         zlib.reset(false);
+                        self.ended = true;
                         break 'pieces;
                     }
                     _ if made == self.scratch.capacity() => {} // more output may be waiting
@@ -224,6 +241,7 @@ impl Inflater {
             }
         }
         if end {
+            (self.fed, self.ended) = (false, false);
             // Between messages an idle connection keeps no output buffer,
             // and no state at all when nothing carries over.
             self.scratch = Vec::new();

@@ -174,11 +174,21 @@ fn parse_element(element: &str) -> Option<Vec<Param<'_>>> {
         parts
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+                Some((n, v)) => (n.trim(), Some(unquote(v.trim()))),
                 None => (p, None),
             })
             .collect(),
     )
+}
+
+/// A parameter's value without the quotes of a quoted string (RFC 7692
+/// 7.1: `"10"` is `10`); unbalanced quotes are kept, so the value is
+/// refused.
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 /// The parameters as flags and window bits; an error names what is wrong.

@@ -134,11 +134,14 @@ impl Engine {
         buf.truncate(n);
         // Messages share the buffer of a read that filled half of it or more.
         let share = n >= read_size / 2;
-        self.decode_bytes(decoder, buf, share, batch)
+        let decoded = self.decode_bytes(decoder, buf, share, batch);
+        keep_the_rest(buf, &decoded.0, &mut state.tail);
+        decoded
     }
 
     /// Decodes `bytes`; what the decoder yields goes to `batch` (data) or
-    /// is acted on (control frames).
+    /// is acted on (control frames). A pass that paused (inflated messages
+    /// past the decoder's bound) leaves the rest in `bytes`.
     pub(super) fn decode_bytes(
         &self,
         decoder: &mut Decoder,
@@ -166,9 +169,20 @@ impl Engine {
             }
         });
         match flow {
-            Ok(Flow::More) => (Decoded::NeedMore, None),
+            // Paused: the caller keeps what is left of `bytes` for later.
+            Ok(Flow::More | Flow::Paused) => (Decoded::NeedMore, None),
             Ok(Flow::Closed) => (Decoded::Closed, peer_close),
             Err(v) => (Decoded::Violated(v), None),
         }
+    }
+}
+
+/// What a paused pass left of `bytes` goes to `tail`, which the next read
+/// step decodes before it reads the socket (after the batch was handed
+/// over and the receive queue had room).
+pub(super) fn keep_the_rest(bytes: &mut BytesMut, decoded: &Decoded, tail: &mut Vec<u8>) {
+    if matches!(decoded, Decoded::NeedMore) && !bytes.is_empty() {
+        tail.extend_from_slice(bytes);
+        bytes.clear();
     }
 }

@@ -177,7 +177,7 @@ impl Engine {
                 // Large: what is queued first, then the message in frames.
                 self.drain_until(&mut wire, budget, true, end)?;
                 drop(wire);
-                self.send_data(text, payload, self.options.send_timeout)?;
+                self.send_data(text, payload, deadline.0.left())?;
                 wire = self.writing();
                 count += 1;
                 continue;

@@ -4,6 +4,7 @@
 //! Run by whoever holds the read state (see `readers`); takes `lifecycle`
 //! briefly to read the close deadline, and `proto` to answer control frames.
 
+use super::protocol::keep_the_rest;
 use super::*;
 
 /// The reader's state between socket reads. Whoever holds it reads the
@@ -128,10 +129,14 @@ impl Engine {
         as_reader: bool,
     ) -> Step {
         if !state.tail.is_empty() {
-            // The first pass reads nothing: it decodes the frames that came
-            // with the opening handshake.
+            // This pass reads nothing: it decodes the frames that came with
+            // the opening handshake, or what a paused pass left.
+            if as_reader {
+                self.wait_for_queue_room();
+            }
             let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
             let decoded = self.decode_bytes(&mut state.decoder, &mut tail, false, &mut state.batch);
+            keep_the_rest(&mut tail, &decoded.0, &mut state.tail);
             if state.decoder.mid_message() {
                 state.message_started.get_or_insert_with(Instant::now);
             }

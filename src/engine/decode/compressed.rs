@@ -65,6 +65,7 @@ impl Decoder {
             message,
             max_message,
             max_frame,
+            inflated_in_pass,
             ..
         } = self;
         let m = message.as_mut().expect("a data frame belongs to a message");
@@ -96,7 +97,7 @@ impl Decoder {
             Ok(())
         });
         match inflated {
-            Ok(_) => {}
+            Ok(made) => *inflated_in_pass += made,
             Err(Inflated::TooBig) => {
                 return Err(Violation {
                     reason: format!(

@@ -85,6 +85,9 @@ fn too_big(what: &str, size: u64, limit: usize) -> Violation {
 pub(crate) enum Flow {
     /// All decoded; more bytes are needed.
     More,
+    /// Stopped between frames, bytes left, past [`INFLATE_PER_PASS`]: the
+    /// caller hands over the batch (backpressure acts), then feeds the rest.
+    Paused,
     /// The peer's close frame arrived: whatever follows is not read.
     Closed,
 }
@@ -139,7 +142,15 @@ pub(crate) struct Decoder {
     closed: bool,
     /// permessage-deflate was agreed: compressed messages are inflated.
     inflater: Option<Inflater>,
+    /// Bytes inflated in the current pass (`feed` call).
+    inflated_in_pass: u64,
 }
+
+/// How many inflated bytes one pass may yield before it pauses at the
+/// next frame: a read of compressed messages is at most 64 KiB on the wire
+/// but may inflate a thousandfold, and the receive queue limit is applied
+/// between passes.
+const INFLATE_PER_PASS: u64 = 1 << 20;
 
 impl Decoder {
     /// `server`: frames must come masked (a client's: unmasked).
@@ -163,6 +174,7 @@ impl Decoder {
             control: Vec::new(),
             closed: false,
             inflater,
+            inflated_in_pass: 0,
         }
     }
 
@@ -192,9 +204,13 @@ impl Decoder {
         share: bool,
         emit: &mut impl FnMut(Item),
     ) -> Result<Flow, Violation> {
+        self.inflated_in_pass = 0;
         loop {
             if self.closed {
                 return Ok(Flow::Closed);
+            }
+            if self.frame.is_none() && self.inflated_in_pass > INFLATE_PER_PASS && !buf.is_empty() {
+                return Ok(Flow::Paused);
             }
             if self.frame.is_none() {
                 let Some((header, skip)) = self.header(buf) else {
