@@ -715,3 +715,161 @@ mod wss {
         assert_client_over_tls(tls);
     }
 }
+
+// --- messages in parts ---------------------------------------------------------
+
+/// What wsock writes to the Python peer with `send_writer`, a write each:
+/// whole characters (some outside ASCII), of growing lengths, 26 B to 16 KiB.
+fn wsock_pieces() -> Vec<String> {
+    (0..20)
+        .map(|i| format!("piece {i:02} from wsock: caf\u{e9} \u{2713} ").repeat(i * i * 2 + 1))
+        .collect()
+}
+
+/// What the Python peer sends back with `send(iterable)`, text and then
+/// binary (`TEXT_PIECES` and `binary_pieces()` in `parts_peer.py`).
+fn python_text_pieces() -> Vec<String> {
+    (0..12)
+        .map(|i| format!("piece {i} from python: h\u{e9}llo \u{1f980} ").repeat(i + 1))
+        .collect()
+}
+
+fn python_binary_pieces() -> Vec<Vec<u8>> {
+    (0..8u8).map(|i| vec![i; 65536 + usize::from(i)]).collect()
+}
+
+/// Reads the next message with `recv_reader`, 1,000 bytes at most a read:
+/// its kind and payload.
+fn read_in_parts(ws: &MessageWebSocket, what: &str) -> (wsock::MessageKind, Vec<u8>) {
+    let mut reader = ws
+        .recv_reader()
+        .unwrap_or_else(|e| panic!("recv_reader ({what}): {e}"));
+    let kind = reader.kind();
+    let (mut payload, mut buf) = (Vec::new(), [0u8; 1000]);
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return (kind, payload),
+            Ok(n) => payload.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading {what} after {} bytes: {e}", payload.len()),
+        }
+    }
+}
+
+/// What the wsock client of [`python_recv_streaming_and_send_iterable_with_send_writer_and_recv_reader`] saw.
+struct InParts {
+    compression: Option<String>,
+    summary: (wsock::MessageKind, Vec<u8>),
+    text: (wsock::MessageKind, Vec<u8>),
+    binary: (wsock::MessageKind, Vec<u8>),
+    end: wsock::Error,
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/run runs them with --ignored"]
+fn python_recv_streaming_and_send_iterable_with_send_writer_and_recv_reader() {
+    use std::io::Write as _;
+    let mut peer = Peer::spawn("python parts", python("parts_peer.py"));
+    peer.run(|peer| {
+        let url = format!("ws://127.0.0.1:{}/parts", peer.port());
+        let (done_tx, done) = mpsc::channel();
+        let conversation = thread::spawn(move || {
+            let ws = MessageWebSocket::builder()
+                .connect_timeout(STEP)
+                .connect(&url)
+                .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+            let mut writer = ws
+                .send_writer(wsock::MessageKind::Text)
+                .unwrap_or_else(|e| panic!("send_writer: {e}"));
+            for (i, piece) in wsock_pieces().iter().enumerate() {
+                let n = writer
+                    .write(piece.as_bytes())
+                    .unwrap_or_else(|e| panic!("write {i}: {e}"));
+                assert_eq!(n, piece.len(), "write {i} took part of its piece");
+            }
+            writer.finish().unwrap_or_else(|e| panic!("finish: {e}"));
+            // Read in parts too (the first recv_reader turns parts on, so
+            // the peer's fragmented messages after "go" come in parts).
+            let summary = read_in_parts(&ws, "the summary");
+            ws.send_text("go")
+                .unwrap_or_else(|e| panic!("send go: {e}"));
+            let text = read_in_parts(&ws, "the text message");
+            let binary = read_in_parts(&ws, "the binary message");
+            ws.close(1000, "done")
+                .unwrap_or_else(|e| panic!("close: {e}"));
+            let end = match ws.recv_timeout(STEP) {
+                Ok(m) => panic!("after close: got {}", describe(&m)),
+                Err(end) => end,
+            };
+            let _ = done_tx.send(InParts {
+                compression: ws.info().compression,
+                summary,
+                text,
+                binary,
+                end,
+            });
+        });
+        let seen = match done.recv_timeout(CONVERSATION) {
+            Ok(seen) => seen,
+            // The conversation panicked: its message.
+            Err(mpsc::RecvTimeoutError::Disconnected) => match conversation.join() {
+                Err(cause) => panic::resume_unwind(cause),
+                Ok(()) => unreachable!("the conversation ended without a result"),
+            },
+            Err(e) => panic!("the conversation did not end within {CONVERSATION:?} ({e})"),
+        };
+
+        // Both sides' defaults: permessage-deflate.
+        assert!(
+            seen.compression
+                .as_deref()
+                .is_some_and(|c| c.starts_with("permessage-deflate")),
+            "compression: {:?}",
+            seen.compression
+        );
+        // recv_streaming yields a fragment per frame: one per write, then
+        // finish()'s empty final frame.
+        let pieces = wsock_pieces();
+        let sent = pieces.concat();
+        let lengths: Vec<String> = pieces
+            .iter()
+            .map(|p| p.len().to_string())
+            .chain(["0".to_string()])
+            .collect();
+        let want = format!(
+            "text fragments={} lengths={} bytes={} crc32={:08x}",
+            pieces.len() + 1,
+            lengths.join(","),
+            sent.len(),
+            crc32(0, sent.as_bytes())
+        );
+        let (kind, summary) = &seen.summary;
+        assert_eq!(*kind, wsock::MessageKind::Text, "the summary's kind");
+        assert_eq!(String::from_utf8_lossy(summary), want, "the peer's summary");
+
+        let (kind, text) = &seen.text;
+        assert_eq!(*kind, wsock::MessageKind::Text, "the text message's kind");
+        assert!(
+            *text == python_text_pieces().concat().into_bytes(),
+            "the text message: got {:?}",
+            String::from_utf8_lossy(&text[..text.len().min(80)])
+        );
+        let (kind, binary) = &seen.binary;
+        assert_eq!(
+            *kind,
+            wsock::MessageKind::Binary,
+            "the binary message's kind"
+        );
+        let want = python_binary_pieces().concat();
+        assert_eq!(binary.len(), want.len(), "the binary message's length");
+        if let Some(at) = binary.iter().zip(&want).position(|(a, b)| a != b) {
+            panic!("the binary message differs at byte {at}");
+        }
+        assert_eq!(
+            seen.end.close_frame().map(|f| f.code),
+            Some(1000),
+            "how the conversation ended: {}",
+            seen.end
+        );
+        peer.assert_success();
+    });
+}
