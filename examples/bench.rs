@@ -15,9 +15,9 @@
 //! `taskset -c 1`; the "1 core" echo rows start it under `taskset -c 0`.
 //! Without `taskset` everything runs unpinned and the output says so.
 //!
-//! Compression (permessage-deflate) is off on every wsock server here, so
-//! no row compresses: the references have none, and the payloads (runs of
-//! one byte) would shrink to nothing.
+//! Compression (permessage-deflate) is off on every wsock server here but
+//! the `deflate` row's, so no other row compresses: the references have
+//! none, and the payloads (runs of one byte) would shrink to nothing.
 //!
 //! Row kinds (`--only` names), in output order:
 //!
@@ -72,6 +72,40 @@
 //!   measure only the sender). A last line gives each receiving server's
 //!   CPU time (user + system, all threads, from `/proc/<pid>/stat`) per GB
 //!   received.
+//! - `deflate`: permessage-deflate beside Python websockets and Node ws,
+//!   which both compress by default. The sample, made by this process with
+//!   a fixed generator (splitmix64) and written to a temporary folder for
+//!   the peers: 256 distinct compact JSON messages of 890 to 1,211 B
+//!   (ticker updates with recent trades, chat messages with a user and
+//!   text), one per line, and a 1 MiB text of about 1,000 more such lines
+//!   (exactly 1,048,576 B). Each library's client sends to its own sink,
+//!   one way: N text messages (20,000 of the sample, cycling, or 32 of the
+//!   1 MiB; 5,000 and 8 with `--quick`), then "done"; the sink counts and
+//!   answers "<messages> <payload bytes> <wire bytes>", and the clock runs
+//!   from the first send to that answer. Compression on and off for each:
+//!   wsock (client in this process, `Deflate::default()` or `None`; sink
+//!   `bench --serve wsock-text-sink[-deflate]`), Python websockets (sync
+//!   API, its defaults: level 6, memLevel 5, every message compressed; or
+//!   `compression=None`) and Node ws (`perMessageDeflate: { threshold:
+//!   128 }`, wsock's threshold, as ws's own 1,024 B would leave the
+//!   smaller half of the sample uncompressed; or `false`), driven by
+//!   `.ci/bench/deflate_peer.py` and `.ci/bench/deflate_peer.js` (their
+//!   headers say how). The peers' clients run on core 0 and their sinks on
+//!   core 1, as wsock's. They are found through `WSOCK_BENCH_VENV` (a venv
+//!   with websockets; `target/ci/venv` by default) and
+//!   `WSOCK_BENCH_NODE_DIR` (a folder whose `node_modules` has ws;
+//!   `target/ci/node` by default; `node` from PATH); a missing one's
+//!   column says "skipped". Figures: msg/s, wsock beside Node ws and
+//!   Python websockets, compression on and off; and with compression on,
+//!   wire bytes per message: what each sink read after the handshake (the
+//!   "done" frame included; wsock's `info().bytes_received`, Node's
+//!   `socket.bytesRead`, Python's bytes fed to its protocol) over N,
+//!   beside the same for the peers and beside zlib level 6: the same
+//!   stream compressed here with flate2 (zlib-rs) at level 6, raw
+//!   deflate, 15-bit window, context takeover, a sync flush per message
+//!   without its 4-byte trailer, plus a client frame's header (2, 4 or 10
+//!   bytes) and mask. The progress lines add each side's CPU time per
+//!   message.
 //! - `broadcast`: a 64 B and a 4 KiB binary message broadcast to 1,000
 //!   clients, messages delivered per second (higher is better). The server
 //!   runs in this process: wsock a `Server` accepting every connection
@@ -133,7 +167,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Bytes, Message as Wire, Utf8Bytes};
-use wsock::{Hub, HubEvent, Message, MessageWebSocket, Request, Server, StreamWebSocket};
+use wsock::{Deflate, Hub, HubEvent, Message, MessageWebSocket, Request, Server, StreamWebSocket};
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -147,6 +181,7 @@ const ROWS: &[&str] = &[
     "16mib",
     "stream",
     "wss",
+    "deflate",
     "broadcast",
     "idle",
     "limit",
@@ -215,6 +250,8 @@ struct Plan {
     idle_counts: &'static [usize],
     /// Broadcast rounds of one run: of 64 B, of 4 KiB.
     broadcast_rounds: [usize; 2],
+    /// Messages of one `deflate` run: of the ~1 KiB sample, of 1 MiB.
+    deflate_messages: [usize; 2],
     pinned: bool,
 }
 
@@ -258,6 +295,7 @@ fn main() -> Res<()> {
             stream_bytes: 256 << 20,
             idle_counts: &[1_000],
             broadcast_rounds: [50, 25],
+            deflate_messages: [5_000, 8],
             pinned,
         }
     } else {
@@ -271,6 +309,7 @@ fn main() -> Res<()> {
             stream_bytes: 1 << 30,
             idle_counts: &[1_000, 5_000, 10_000],
             broadcast_rounds: [100, 50],
+            deflate_messages: [20_000, 32],
             pinned,
         }
     };
@@ -290,6 +329,7 @@ fn main() -> Res<()> {
 
     let started = Instant::now();
     let mut table = Vec::new();
+    let mut notes = Vec::new();
     let mut loads = Vec::new();
     for row in ROWS {
         let wanted = if only.is_empty() {
@@ -320,13 +360,14 @@ fn main() -> Res<()> {
             "wss" => table.extend(tls::wss_rows(&plan)?),
             #[cfg(not(feature = "tls"))]
             "wss" => eprintln!("  skipped: built without the tls feature"),
+            "deflate" => table.extend(deflate::deflate_rows(&plan, &mut notes)?),
             "broadcast" => table.extend(broadcast_rows(&plan)?),
             "idle" => table.extend(idle_rows(&plan)?),
             "limit" => table.extend(limit_rows(&plan)?),
             _ => unreachable!("checked above"),
         }
     }
-    print_report(&table, &plan, &loads, quick, started.elapsed());
+    print_report(&table, &notes, &plan, &loads, quick, started.elapsed());
     Ok(())
 }
 
@@ -1851,19 +1892,34 @@ impl Peer {
 
     /// The same, with these variables added to the child's environment.
     fn start_with(role: &str, core: Option<usize>, env: &[(&str, &str)]) -> Res<Peer> {
-        let mut child = spawn_child(role, core, env, true)?;
-        let mut line = String::new();
+        Peer::from_child(spawn_child(role, core, env, true)?, role)
+    }
+
+    /// Another program's server (the `deflate` row's peer scripts): the
+    /// command line `argv`, under `taskset -c core` if given.
+    fn start_program(argv: &[String], core: Option<usize>, env: &[(&str, &str)]) -> Res<Peer> {
+        Peer::from_child(spawn_pinned(argv, core, env)?, &argv.join(" "))
+    }
+
+    /// Reads the port the child prints on stdout line 1 (waiting
+    /// [`PEER_WAIT`] at most).
+    fn from_child(mut child: Child, what: &str) -> Res<Peer> {
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        BufReader::new(stdout).read_line(&mut line)?;
-        let port = match line.trim().parse() {
-            Ok(p) => p,
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(PEER_WAIT).unwrap_or_default();
+        match line.trim().parse() {
+            Ok(port) => Ok(Peer { child, port }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("server {role} did not print a port: {line:?}").into());
+                Err(format!("server {what} did not print a port: {line:?}").into())
             }
-        };
-        Ok(Peer { child, port })
+        }
     }
 }
 
@@ -1877,16 +1933,24 @@ impl Drop for Peer {
 /// `taskset -c core` if given, and after `BENCH_SERVER_WRAPPER` if `wrap`.
 fn spawn_child(role: &str, core: Option<usize>, env: &[(&str, &str)], wrap: bool) -> Res<Child> {
     let mut argv: Vec<String> = Vec::new();
-    if let Some(c) = core {
-        argv.extend(["taskset".into(), "-c".into(), c.to_string()]);
-    }
     if let (true, Ok(wrapper)) = (wrap, std::env::var("BENCH_SERVER_WRAPPER")) {
         argv.extend(wrapper.split_whitespace().map(str::to_owned));
     }
     argv.push(std::env::current_exe()?.to_string_lossy().into_owned());
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .args(["--serve", role])
+    argv.extend(["--serve".into(), role.into()]);
+    spawn_pinned(&argv, core, env)
+}
+
+/// Starts the command line `argv` with piped stdin and stdout, under
+/// `taskset -c core` if given.
+fn spawn_pinned(argv: &[String], core: Option<usize>, env: &[(&str, &str)]) -> Res<Child> {
+    let mut pinned: Vec<String> = Vec::new();
+    if let Some(c) = core {
+        pinned.extend(["taskset".into(), "-c".into(), c.to_string()]);
+    }
+    pinned.extend(argv.iter().cloned());
+    let mut cmd = Command::new(&pinned[0]);
+    cmd.args(&pinned[1..])
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1921,6 +1985,10 @@ fn serve(role: &str) -> Res<()> {
     match role {
         "wsock-hub-echo" => return serve_wsock_hub(),
         "tungstenite-threads-echo" => return serve_tungstenite_threads(),
+        "wsock-text-sink" => return deflate::serve_wsock_text_sink(None),
+        "wsock-text-sink-deflate" => {
+            return deflate::serve_wsock_text_sink(Some(Deflate::default()))
+        }
         #[cfg(feature = "tls")]
         "tungstenite-tls-echo" => return tls::serve_tungstenite(true),
         #[cfg(feature = "tls")]
@@ -2464,6 +2532,988 @@ mod tls {
 }
 
 // ---------------------------------------------------------------------------
+// permessage-deflate beside Python websockets and Node ws (both processes)
+// ---------------------------------------------------------------------------
+
+/// The `deflate` rows: a fixed JSON sample, each library's client sending
+/// it to its own sink (compression on and off), the zlib level 6 reference,
+/// and the wsock sink.
+mod deflate {
+    use std::path::{Path, PathBuf};
+
+    use flate2::{Compress, Compression, FlushCompress};
+
+    use super::*;
+
+    /// Where the peers are: a venv with websockets (`bin/python`), and a
+    /// folder whose `node_modules` holds ws (`node` itself from PATH).
+    const VENV_ENV: &str = "WSOCK_BENCH_VENV";
+    const NODE_DIR_ENV: &str = "WSOCK_BENCH_NODE_DIR";
+    const DEFAULT_VENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/ci/venv");
+    const DEFAULT_NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/ci/node");
+    const PYTHON_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/bench/deflate_peer.py");
+    const NODE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/bench/deflate_peer.js");
+    /// Distinct ~1 KiB messages in the sample, and the large message's size.
+    const SAMPLE_MESSAGES: usize = 256;
+    const LARGE: usize = 1 << 20;
+    /// Time bound of one client run (the peer scripts use the same).
+    const RUN_TIME: Duration = Duration::from_secs(120);
+    /// Bytes a client adds to each frame: the mask.
+    const MASK: usize = 4;
+
+    /// The libraries, each with its own client and its own sink.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Lib {
+        Wsock,
+        Python,
+        Node,
+    }
+
+    impl Lib {
+        fn name(self) -> &'static str {
+            match self {
+                Lib::Wsock => "wsock",
+                Lib::Python => "Python websockets",
+                Lib::Node => "Node ws",
+            }
+        }
+    }
+
+    /// One of the two sample kinds: the ~1 KiB messages, or the 1 MiB one.
+    struct Case<'a> {
+        what: &'static str,
+        messages: Vec<&'a str>,
+        file: &'a Path,
+        /// The peer scripts' reading of the file: "lines" or "whole".
+        mode: &'static str,
+        count: usize,
+    }
+
+    impl Case<'_> {
+        /// Payload bytes of one run (`count` messages cycling the sample).
+        fn payload(&self) -> u64 {
+            let k = self.messages.len();
+            let cycle: usize = self.messages.iter().map(|m| m.len()).sum();
+            let rest: usize = self.messages[..self.count % k]
+                .iter()
+                .map(|m| m.len())
+                .sum();
+            ((self.count / k) * cycle + rest) as u64
+        }
+
+        /// The messages of one run, in order.
+        fn stream(&self) -> impl Iterator<Item = &str> + '_ {
+            self.messages.iter().copied().cycle().take(self.count)
+        }
+    }
+
+    /// A library with compression on or off: its sink, and per run the
+    /// rate and the wire bytes per message.
+    struct Variant {
+        lib: Lib,
+        on: bool,
+        sink: Peer,
+        rates: Vec<f64>,
+        wire: Vec<f64>,
+    }
+
+    impl Variant {
+        fn new(lib: Lib, on: bool, sink: Peer) -> Variant {
+            Variant {
+                lib,
+                on,
+                sink,
+                rates: vec![],
+                wire: vec![],
+            }
+        }
+    }
+
+    /// What one client run measured, with the sink's answer.
+    struct Sent {
+        secs: f64,
+        /// CPU seconds of the client process over the run.
+        cpu: f64,
+        messages: u64,
+        payload: u64,
+        /// Bytes the sink read off the socket, the final "done" included.
+        wire: u64,
+    }
+
+    impl Sent {
+        /// From the sink's answer "<messages> <payload bytes> <wire bytes>".
+        fn new(secs: f64, cpu: f64, answer: &str) -> Res<Sent> {
+            let f: Vec<u64> = answer
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("the sink answered {answer:?}"))?;
+            match f[..] {
+                [messages, payload, wire] => Ok(Sent {
+                    secs,
+                    cpu,
+                    messages,
+                    payload,
+                    wire,
+                }),
+                _ => Err(format!("the sink answered {answer:?}").into()),
+            }
+        }
+
+        /// The sink got every message, every byte, and compressed ones if
+        /// compression is on (under 90% of the payload on the wire).
+        fn check(&self, case: &Case, on: bool) -> Res<()> {
+            let (n, payload) = (case.count as u64, case.payload());
+            if (self.messages, self.payload) != (n, payload) {
+                return Err(format!(
+                    "the sink counted {} messages, {} bytes; sent {n}, {payload}",
+                    self.messages, self.payload
+                )
+                .into());
+            }
+            if on && self.wire as f64 > 0.9 * payload as f64 {
+                return Err(format!(
+                    "compression on, but {} wire bytes for {payload}: not agreed?",
+                    self.wire
+                )
+                .into());
+            }
+            Ok(())
+        }
+    }
+
+    /// Python websockets or Node ws: the command line that runs its script.
+    struct External {
+        lib: Lib,
+        argv: Vec<String>,
+        env: Vec<(&'static str, String)>,
+        version: String,
+    }
+
+    impl External {
+        fn env(&self) -> Vec<(&str, &str)> {
+            self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+        }
+
+        fn command(&self, args: &[&str]) -> Vec<String> {
+            let mut argv = self.argv.clone();
+            argv.extend(args.iter().map(|a| a.to_string()));
+            argv
+        }
+
+        /// The sink, compression on or off.
+        fn sink(&self, on: bool, core: Option<usize>) -> Res<Peer> {
+            Peer::start_program(&self.command(&["serve", on_off(on)]), core, &self.env())
+        }
+
+        /// One client run: the script prints "result <secs> <cpu secs>
+        /// <the sink's answer>".
+        fn send(&self, port: u16, on: bool, case: &Case, core: Option<usize>) -> Res<Sent> {
+            let args = [
+                "send",
+                on_off(on),
+                &port.to_string(),
+                &case.file.to_string_lossy(),
+                &case.count.to_string(),
+                case.mode,
+            ];
+            let out = run_bounded(
+                &self.command(&args),
+                core,
+                &self.env(),
+                RUN_TIME + PEER_WAIT,
+            )?;
+            let line = out
+                .lines()
+                .find_map(|l| l.strip_prefix("result "))
+                .ok_or_else(|| format!("{}: no result in {out:?}", self.lib.name()))?;
+            let mut fields = line.splitn(3, ' ');
+            let mut number =
+                || -> Res<f64> { Ok(fields.next().ok_or("a short result")?.parse::<f64>()?) };
+            let (secs, cpu) = (number()?, number()?);
+            Sent::new(secs, cpu, fields.next().unwrap_or(""))
+        }
+    }
+
+    fn on_off(on: bool) -> &'static str {
+        if on {
+            "on"
+        } else {
+            "off"
+        }
+    }
+
+    /// Runs `argv` (under `taskset -c core` if given) to its end, for
+    /// `limit` at most, and returns its stdout (its stderr passes through).
+    fn run_bounded(
+        argv: &[String],
+        core: Option<usize>,
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Res<String> {
+        let mut child = spawn_pinned(argv, core, env)?;
+        drop(child.stdin.take());
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} ran over {limit:?}", argv.join(" ")).into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .ok_or("no stdout")?
+            .read_to_string(&mut out)?;
+        if !status.success() {
+            return Err(format!("{} failed ({status}): {out:?}", argv.join(" ")).into());
+        }
+        Ok(out)
+    }
+
+    /// Python websockets, if the venv has it; else why its column is skipped.
+    fn find_python() -> Result<External, String> {
+        let venv = std::env::var(VENV_ENV).unwrap_or_else(|_| DEFAULT_VENV.into());
+        let python = Path::new(&venv).join("bin/python");
+        if !python.exists() {
+            return Err(format!("no {} (set {VENV_ENV})", python.display()));
+        }
+        let python = python.to_string_lossy().into_owned();
+        let probe = [
+            python.clone(),
+            "-c".into(),
+            "import websockets; print(websockets.__version__)".into(),
+        ];
+        let version = run_bounded(&probe, None, &[], PEER_WAIT)
+            .map_err(|e| format!("websockets not importable: {e}"))?;
+        Ok(External {
+            lib: Lib::Python,
+            argv: vec![python, PYTHON_SCRIPT.into()],
+            env: vec![],
+            version: format!("Python websockets {}", version.trim()),
+        })
+    }
+
+    /// Node ws, if `node` runs and the folder has ws; else why skipped.
+    fn find_node() -> Result<External, String> {
+        let dir = std::env::var(NODE_DIR_ENV).unwrap_or_else(|_| DEFAULT_NODE_DIR.into());
+        let package = Path::new(&dir).join("node_modules/ws/package.json");
+        let package = std::fs::read_to_string(&package)
+            .map_err(|e| format!("no {} ({e}; set {NODE_DIR_ENV})", package.display()))?;
+        let version = package
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("\"version\": "))
+            .map_or("?", |v| v.trim_matches(|c| c == '"' || c == ','))
+            .to_owned();
+        let node = run_bounded(&["node".into(), "--version".into()], None, &[], PEER_WAIT)
+            .map_err(|e| format!("node does not run: {e}"))?;
+        Ok(External {
+            lib: Lib::Node,
+            argv: vec!["node".into(), NODE_SCRIPT.into()],
+            env: vec![(NODE_DIR_ENV, dir)],
+            version: format!("Node ws {version} (node {})", node.trim()),
+        })
+    }
+
+    /// One wsock client run, in this process: `case.count` text messages
+    /// cycling the sample, then "done"; the clock stops at the sink's answer.
+    fn send_wsock(port: u16, on: bool, case: &Case) -> Res<Sent> {
+        let ws = MessageWebSocket::builder()
+            .compression(on.then(Deflate::default))
+            .connect(&url(port))?;
+        if ws.info().compression.is_some() != on {
+            return Err(format!("wsock: compression {:?}", ws.info().compression).into());
+        }
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        let stop = start + RUN_TIME;
+        for (i, message) in case.stream().enumerate() {
+            if i % 16 == 0 && Instant::now() >= stop {
+                return Err(
+                    format!("wsock: {i} of {} messages in {RUN_TIME:?}", case.count).into(),
+                );
+            }
+            ws.send_text(message)?;
+        }
+        ws.send_text("done")?;
+        let answer = ws.recv_timeout(PEER_WAIT)?;
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
+        ws.close(1000, "")?;
+        Sent::new(secs, cpu, answer.as_text().unwrap_or("<binary>"))
+    }
+
+    /// The `deflate` rows: for the ~1 KiB sample and for 1 MiB, every
+    /// library's client into its own sink, compression on and off, runs
+    /// interleaved; then msg/s and wire bytes per message side by side.
+    pub(super) fn deflate_rows(plan: &Plan, notes: &mut Vec<String>) -> Res<Vec<Line>> {
+        let sample = Sample::write()?;
+        let mut externals = Vec::new();
+        let mut skipped = Vec::new();
+        for found in [find_python(), find_node()] {
+            match found {
+                Ok(peer) => externals.push(peer),
+                Err(why) => skipped.push(why),
+            }
+        }
+        for why in &skipped {
+            eprintln!("  a column skipped: {why}");
+        }
+        let versions: Vec<&str> = externals.iter().map(|e| e.version.as_str()).collect();
+        if !versions.is_empty() {
+            eprintln!("  peers: {}", versions.join(", "));
+        }
+        let (client_core, sink_core) = (plan.pinned.then_some(0), plan.pinned.then_some(1));
+        let mut variants = Vec::new();
+        for on in [true, false] {
+            let role = if on {
+                "wsock-text-sink-deflate"
+            } else {
+                "wsock-text-sink"
+            };
+            variants.push(Variant::new(Lib::Wsock, on, Peer::start(role, sink_core)?));
+            for e in &externals {
+                variants.push(Variant::new(e.lib, on, e.sink(on, sink_core)?));
+            }
+        }
+        let cases = [
+            Case {
+                what: "1 KiB JSON text",
+                messages: sample.small.iter().map(String::as_str).collect(),
+                file: &sample.small_file,
+                mode: "lines",
+                count: plan.deflate_messages[0],
+            },
+            Case {
+                what: "1 MiB JSON-lines text",
+                messages: vec![&sample.large],
+                file: &sample.large_file,
+                mode: "whole",
+                count: plan.deflate_messages[1],
+            },
+        ];
+        let mut lines = Vec::new();
+        for case in &cases {
+            for v in &mut variants {
+                (v.rates, v.wire) = (vec![], vec![]);
+            }
+            for run in 0..plan.runs {
+                let mut progress = Vec::new();
+                for v in &mut variants {
+                    let sink_cpu = cpu_seconds_of(v.sink.child.id());
+                    let sent = match externals.iter().find(|e| e.lib == v.lib) {
+                        None => send_wsock(v.sink.port, v.on, case)?,
+                        Some(e) => e.send(v.sink.port, v.on, case, client_core)?,
+                    };
+                    let sink_cpu = cpu_seconds_of(v.sink.child.id()) - sink_cpu;
+                    sent.check(case, v.on)?;
+                    let n = case.count as f64;
+                    v.rates.push(n / sent.secs);
+                    v.wire.push(sent.wire as f64 / n);
+                    progress.push(format!(
+                        "{} {}: {} msg/s, {} B/msg, cpu µs/msg client {} sink {}",
+                        v.lib.name(),
+                        on_off(v.on),
+                        figure(n / sent.secs),
+                        figure(sent.wire as f64 / n),
+                        figure(sent.cpu * 1e6 / n),
+                        figure(sink_cpu * 1e6 / n),
+                    ));
+                }
+                eprintln!("  {}, run {}: {}", case.what, run + 1, progress.join("; "));
+            }
+            let zlib = zlib6_wire_per_message(case)?;
+            eprintln!(
+                "  {}: zlib level 6 (flate2) would put {} B/msg on the wire",
+                case.what,
+                figure(zlib)
+            );
+            lines.extend(case_lines(case, &variants, zlib));
+        }
+        notes.push(report_note(&sample, plan, &versions, &skipped));
+        Ok(lines)
+    }
+
+    /// The report's note on the `deflate` rows: the sample, the settings,
+    /// how the wire bytes were counted, the peers' versions.
+    fn report_note(sample: &Sample, plan: &Plan, versions: &[&str], skipped: &[String]) -> String {
+        let lengths = || sample.small.iter().map(String::len);
+        format!(
+            "deflate: {} distinct compact JSON messages of {}-{} B ({} B on average; ticker \
+             and chat objects made by a fixed generator) sent in order, {} per run, cycling; \
+             the 1 MiB message is {} lines of the same kind, {} per run. Each library's client \
+             sends to its own sink, one way, then \"done\"; the clock stops at the sink's \
+             answer. Compression on: wsock's defaults (level 6, 15-bit windows, context \
+             takeover, threshold 128 B); Python websockets' defaults (level 6, memLevel 5, \
+             every message compressed); Node ws with perMessageDeflate {{ threshold: 128 }} \
+             (ws's default threshold, 1,024 B, would leave the smaller half of the sample \
+             uncompressed), zlib's defaults otherwise. Wire bytes per message: what each \
+             sink read after the handshake, the \"done\" frame included, over the count. The \
+             zlib level 6 reference: flate2 (zlib-rs) raw deflate, 15-bit window, context \
+             takeover, a sync flush per message without its 4-byte trailer, plus a client's \
+             frame header and mask. Peers: {}.",
+            SAMPLE_MESSAGES,
+            lengths().min().unwrap_or(0),
+            lengths().max().unwrap_or(0),
+            lengths().sum::<usize>() / SAMPLE_MESSAGES,
+            figure(plan.deflate_messages[0] as f64),
+            sample.large.lines().count(),
+            plan.deflate_messages[1],
+            if skipped.is_empty() {
+                versions.join(", ")
+            } else {
+                format!("{}; skipped: {}", versions.join(", "), skipped.join("; "))
+            }
+        )
+    }
+
+    /// The table lines of one case: msg/s with compression on and off,
+    /// wsock beside Node ws and Python websockets; wire bytes per message
+    /// with compression on, beside zlib level 6 and the two.
+    fn case_lines(case: &Case, variants: &[Variant], zlib: f64) -> Vec<Line> {
+        let figure_of = |lib: Lib, on: bool, wire: bool| {
+            variants
+                .iter()
+                .find(|v| v.lib == lib && v.on == on)
+                .map_or(f64::NAN, |v| median(if wire { &v.wire } else { &v.rates }))
+        };
+        let reference_name = |lib: Lib| match (lib, variants.iter().any(|v| v.lib == lib)) {
+            (Lib::Node, true) => "Node ws",
+            (Lib::Node, false) => "Node ws: skipped, not found",
+            (_, true) => "Python websockets",
+            (_, false) => "Python websockets: skipped, not found",
+        };
+        let mut lines = Vec::new();
+        for on in [true, false] {
+            for lib in [Lib::Node, Lib::Python] {
+                lines.push(Line {
+                    row: format!(
+                        "deflate: {} one way, compression {}, msg/s (higher is better)",
+                        case.what,
+                        on_off(on)
+                    ),
+                    wsock: figure_of(Lib::Wsock, on, false),
+                    reference: figure_of(lib, on, false),
+                    reference_name: reference_name(lib),
+                    higher_is_better: true,
+                    target: (on && lib == Lib::Node).then_some(Target::Ratio(1.0)),
+                });
+            }
+        }
+        let wire_row = format!(
+            "deflate: {} one way, compression on, wire bytes/msg (lower is better)",
+            case.what
+        );
+        let wsock_wire = figure_of(Lib::Wsock, true, true);
+        lines.push(Line {
+            row: wire_row.clone(),
+            wsock: wsock_wire,
+            reference: zlib,
+            reference_name: "zlib level 6 (flate2), same framing",
+            higher_is_better: false,
+            target: Some(Target::Ratio(1.05)),
+        });
+        for lib in [Lib::Node, Lib::Python] {
+            lines.push(Line {
+                row: wire_row.clone(),
+                wsock: wsock_wire,
+                reference: figure_of(lib, true, true),
+                reference_name: reference_name(lib),
+                higher_is_better: false,
+                target: None,
+            });
+        }
+        lines
+    }
+
+    /// Wire bytes per message of `case`'s run compressed as zlib level 6
+    /// would: raw deflate, a 15-bit window, context takeover, a sync flush
+    /// per message without its trailing `00 00 ff ff`, plus a client's
+    /// frame header (2, 4 or 10 bytes by payload length) and mask.
+    fn zlib6_wire_per_message(case: &Case) -> Res<f64> {
+        let mut zlib = Compress::new_with_window_bits(Compression::new(6), false, 15);
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for message in case.stream() {
+            out.clear();
+            let mut input = message.as_bytes();
+            // Each pass takes some input or adds output; a message needs
+            // a few at most.
+            for pass in 0.. {
+                if pass == 64 {
+                    return Err("zlib reference: compression does not end".into());
+                }
+                out.reserve(input.len() + 1024);
+                let before = zlib.total_in();
+                zlib.compress_vec(input, &mut out, FlushCompress::Sync)?;
+                input = &input[(zlib.total_in() - before) as usize..];
+                if input.is_empty() && out.len() < out.capacity() {
+                    break;
+                }
+            }
+            let payload = out
+                .strip_suffix(&[0x00, 0x00, 0xff, 0xff])
+                .ok_or("zlib reference: a sync flush without its trailer")?
+                .len();
+            let header = match payload {
+                0..=125 => 2,
+                126..=0xffff => 4,
+                _ => 10,
+            };
+            total += header + MASK + payload;
+        }
+        Ok(total as f64 / case.count as f64)
+    }
+
+    // --- The sample -------------------------------------------------------
+
+    /// The sample every library sends, in this process and in two files
+    /// (in a fresh temporary folder, removed on drop) for the peer scripts:
+    /// [`SAMPLE_MESSAGES`] compact JSON messages of about 1 KiB, one per
+    /// line, and a 1 MiB text of JSON lines (exactly [`LARGE`] bytes).
+    struct Sample {
+        dir: PathBuf,
+        small: Vec<String>,
+        small_file: PathBuf,
+        large: String,
+        large_file: PathBuf,
+    }
+
+    impl Sample {
+        fn write() -> Res<Sample> {
+            let dir =
+                std::env::temp_dir().join(format!("wsock-bench-deflate-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let mut gen = Generator::new(0x0005_eed0_fdef_1a7e);
+            let small: Vec<String> = (0..SAMPLE_MESSAGES).map(|_| gen.message()).collect();
+            let mut large = String::with_capacity(LARGE);
+            loop {
+                let m = gen.message();
+                // Room left for a last line of at least 64 bytes.
+                if large.len() + m.len() + 1 + 64 > LARGE {
+                    break;
+                }
+                large.push_str(&m);
+                large.push('\n');
+            }
+            large.push_str(&gen.padding(LARGE - large.len() - 1));
+            large.push('\n');
+            assert_eq!(large.len(), LARGE);
+            assert!(small.iter().all(|m| m.is_ascii() && !m.contains('\n')));
+            let (small_file, large_file) = (dir.join("messages.jsonl"), dir.join("one-mib.jsonl"));
+            std::fs::write(&small_file, small.join("\n") + "\n")?;
+            std::fs::write(&large_file, &large)?;
+            Ok(Sample {
+                dir,
+                small,
+                small_file,
+                large,
+                large_file,
+            })
+        }
+    }
+
+    impl Drop for Sample {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    const FIRST_NAMES: &[&str] = &[
+        "Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Greta", "Hiro", "Ines", "Jonas",
+        "Kavya", "Liam", "Mira", "Nikolai", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tariq",
+        "Uma", "Viktor", "Wen", "Yara",
+    ];
+    const LAST_NAMES: &[&str] = &[
+        "Andersen",
+        "Barros",
+        "Castillo",
+        "Dubois",
+        "Eriksson",
+        "Fujita",
+        "Garcia",
+        "Haddad",
+        "Ivanova",
+        "Jensen",
+        "Kowalski",
+        "Lindqvist",
+        "Moreau",
+        "Nakamura",
+        "Okafor",
+        "Petrov",
+        "Rossi",
+        "Schmidt",
+        "Tanaka",
+        "Weber",
+    ];
+    const ROOMS: &[&str] = &[
+        "general",
+        "support-eu",
+        "support-us",
+        "release-train",
+        "random",
+        "ops-alerts",
+        "design-review",
+        "sales-apac",
+    ];
+    const SYMBOLS: &[(&str, f64)] = &[
+        ("BTC-USD", 67_250.0),
+        ("ETH-USD", 3_480.0),
+        ("SOL-USD", 152.4),
+        ("AAPL", 189.3),
+        ("MSFT", 421.9),
+        ("NVDA", 903.5),
+        ("EUR-USD", 1.0842),
+        ("XAU-USD", 2_331.2),
+    ];
+    const VENUES: &[&str] = &["XNAS", "XNYS", "BATS", "ARCX", "CBSX", "IEXG"];
+    const WORDS: &[&str] = &[
+        "the",
+        "a",
+        "to",
+        "and",
+        "of",
+        "is",
+        "it",
+        "for",
+        "on",
+        "we",
+        "you",
+        "that",
+        "this",
+        "with",
+        "be",
+        "can",
+        "have",
+        "not",
+        "are",
+        "just",
+        "will",
+        "so",
+        "if",
+        "but",
+        "at",
+        "deploy",
+        "build",
+        "release",
+        "staging",
+        "production",
+        "rollback",
+        "ticket",
+        "customer",
+        "invoice",
+        "latency",
+        "dashboard",
+        "alert",
+        "metrics",
+        "server",
+        "client",
+        "database",
+        "migration",
+        "schema",
+        "branch",
+        "review",
+        "merge",
+        "tests",
+        "flaky",
+        "timeout",
+        "retry",
+        "cache",
+        "config",
+        "meeting",
+        "tomorrow",
+        "today",
+        "morning",
+        "afternoon",
+        "thanks",
+        "please",
+        "sure",
+        "sounds",
+        "good",
+        "looks",
+        "fine",
+        "broken",
+        "fixed",
+        "again",
+        "still",
+        "after",
+        "before",
+        "update",
+        "issue",
+        "question",
+        "answer",
+        "docs",
+        "page",
+        "link",
+        "screenshot",
+        "logs",
+        "error",
+        "warning",
+        "memory",
+        "disk",
+        "cpu",
+        "network",
+        "region",
+        "cluster",
+        "node",
+        "pod",
+        "queue",
+        "worker",
+        "job",
+        "batch",
+        "report",
+        "numbers",
+        "week",
+        "month",
+        "quarter",
+        "budget",
+        "plan",
+        "team",
+        "on-call",
+        "handover",
+        "incident",
+        "postmortem",
+        "owner",
+        "priority",
+        "blocked",
+        "waiting",
+        "approved",
+        "shipped",
+        "soon",
+        "maybe",
+        "definitely",
+        "probably",
+        "let",
+        "me",
+        "check",
+        "know",
+        "think",
+        "see",
+        "need",
+        "want",
+        "try",
+        "run",
+        "look",
+        "ask",
+        "send",
+        "call",
+    ];
+    const EMOJI: &[&str] = &[
+        "thumbsup",
+        "tada",
+        "eyes",
+        "heart",
+        "rocket",
+        "white_check_mark",
+    ];
+
+    /// A deterministic generator of ticker and chat messages (splitmix64),
+    /// with a clock and prices that move like a feed's.
+    struct Generator {
+        state: u64,
+        seq: u64,
+        /// Milliseconds since 2026-05-09T00:00:00Z.
+        clock: u64,
+        prices: Vec<f64>,
+    }
+
+    impl Generator {
+        fn new(seed: u64) -> Generator {
+            Generator {
+                state: seed,
+                seq: 48_112_000,
+                clock: 7 * 3_600_000 + 35 * 60_000,
+                prices: SYMBOLS.iter().map(|s| s.1).collect(),
+            }
+        }
+
+        fn next(&mut self) -> u64 {
+            self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+            items[self.below(items.len() as u64) as usize]
+        }
+
+        /// The clock moved on by up to `max_ms`, as epoch milliseconds.
+        fn tick(&mut self, max_ms: u64) -> u64 {
+            self.clock += 1 + self.below(max_ms);
+            1_778_284_800_000 + self.clock
+        }
+
+        fn iso_time(&mut self) -> String {
+            self.tick(400);
+            let ms = self.clock % 86_400_000;
+            format!(
+                "2026-05-09T{:02}:{:02}:{:02}.{:03}Z",
+                ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        }
+
+        /// A message of about 1 KiB (896 to about 1,200 bytes): a ticker
+        /// update with recent trades, or a chat message.
+        fn message(&mut self) -> String {
+            self.seq += 1 + self.below(3);
+            let target = 896 + self.below(256) as usize;
+            if self.below(5) < 2 {
+                self.ticker(target)
+            } else {
+                self.chat(target)
+            }
+        }
+
+        fn ticker(&mut self, target: usize) -> String {
+            let i = self.below(SYMBOLS.len() as u64) as usize;
+            let (symbol, base) = SYMBOLS[i];
+            let decimals = if base < 10.0 { 4 } else { 2 };
+            let step = base * 0.0004;
+            let drift = (self.below(2001) as f64 - 1000.0) / 1000.0;
+            self.prices[i] = (self.prices[i] + drift * step * 5.0).max(base * 0.5);
+            let last = self.prices[i];
+            let spread = step * (1 + self.below(3)) as f64;
+            let (seq, ts, venue) = (self.seq, self.tick(50), self.pick(VENUES));
+            let volume = 1_000_000 + self.below(90_000_000);
+            let mut m = format!(
+                "{{\"type\":\"ticker\",\"seq\":{seq},\"ts\":{ts},\"symbol\":\"{symbol}\",\
+                 \"venue\":\"{venue}\",\"last\":{last:.decimals$},\"bid\":{:.decimals$},\
+                 \"ask\":{:.decimals$},\"high\":{:.decimals$},\"low\":{:.decimals$},\
+                 \"volume\":{volume},\"change_pct\":{:.2},\"trades\":[",
+                last - spread / 2.0,
+                last + spread / 2.0,
+                base.max(last) * 1.012,
+                base.min(last) * 0.987,
+                (last / base - 1.0) * 100.0,
+            );
+            for k in 0..64 {
+                if k > 0 && m.len() + 2 >= target {
+                    break;
+                }
+                if k > 0 {
+                    m.push(',');
+                }
+                let price = last + (self.below(21) as f64 - 10.0) * step;
+                let side = if self.below(2) == 0 { "buy" } else { "sell" };
+                let id = 9_200_000_000 + self.seq * 16 + k;
+                let (qty, ts) = ((1 + self.below(400)) * 25, self.tick(20));
+                m += &format!(
+                    "{{\"id\":{id},\"price\":{price:.decimals$},\"qty\":{qty},\
+                     \"side\":\"{side}\",\"ts\":{ts}}}",
+                );
+            }
+            m.push_str("]}");
+            m
+        }
+
+        fn chat(&mut self, target: usize) -> String {
+            let (first, last) = (self.pick(FIRST_NAMES), self.pick(LAST_NAMES));
+            let user = 1000 + self.below(9000);
+            let handle = format!("{}.{}", first.to_lowercase(), &last[..3].to_lowercase());
+            let mentions = format!("\"{}\"", self.pick(FIRST_NAMES).to_lowercase());
+            let emoji = self.pick(EMOJI);
+            let (seq, room, ts) = (self.seq, self.pick(ROOMS), self.iso_time());
+            let roles = if user % 7 == 0 { ",\"moderator\"" } else { "" };
+            let status = if self.below(4) == 0 { "away" } else { "online" };
+            let reply_to = seq - 1 - self.below(40);
+            let (count, edited) = (1 + self.below(9), self.below(6) == 0);
+            let mut m = format!(
+                "{{\"type\":\"chat\",\"id\":\"m-{seq:08}\",\"room\":\"{room}\",\"ts\":\"{ts}\",\
+                 \"user\":{{\"id\":{user},\"name\":\"{first} {last}\",\"handle\":\"{handle}\",\
+                 \"avatar\":\"https://cdn.example.com/avatars/{user}/64.png\",\
+                 \"roles\":[\"member\"{roles}],\"status\":\"{status}\"}},\
+                 \"reply_to\":\"m-{reply_to:08}\",\"mentions\":[{mentions}],\
+                 \"reactions\":[{{\"emoji\":\"{emoji}\",\"count\":{count}}}],\
+                 \"edited\":{edited},\"text\":\"",
+            );
+            let end = "\"}";
+            for k in 0..400 {
+                let word = self.pick(WORDS);
+                if m.len() + word.len() + 2 + end.len() > target {
+                    break;
+                }
+                if k > 0 {
+                    m.push(if self.below(9) == 0 { ',' } else { ' ' });
+                    if m.ends_with(',') {
+                        m.push(' ');
+                    }
+                }
+                m.push_str(word);
+            }
+            m.push_str(end);
+            m
+        }
+
+        /// A last line of exactly `len` bytes (64 at least): a note whose
+        /// text is words, padded with dots.
+        fn padding(&mut self, len: usize) -> String {
+            let mut m = String::from("{\"type\":\"note\",\"text\":\"");
+            let end = "\"}";
+            for _ in 0..len {
+                let word = self.pick(WORDS);
+                if m.len() + word.len() + 1 + end.len() > len {
+                    break;
+                }
+                m.push_str(word);
+                m.push(' ');
+            }
+            while m.len() + end.len() < len {
+                m.push('.');
+            }
+            m.push_str(end);
+            m
+        }
+    }
+
+    // --- The wsock sink (the child, `bench --serve wsock-text-sink[-deflate]`)
+
+    /// Serves connections one after another with compression as given:
+    /// counts text messages until a "done" text, then answers
+    /// "<messages> <payload bytes> <wire bytes>", the wire bytes being
+    /// `info().bytes_received` since the handshake or the last answer.
+    pub(super) fn serve_wsock_text_sink(deflate: Option<Deflate>) -> Res<()> {
+        let server = Server::builder().compression(deflate).bind("127.0.0.1:0")?;
+        announce(server.local_addr()?.port())?;
+        for request in server.incoming() {
+            if let Err(e) = accept(request?).and_then(|ws| count_text(&ws)) {
+                eprintln!("wsock-text-sink: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn count_text(ws: &MessageWebSocket) -> Res<()> {
+        let (mut messages, mut bytes, mut base) = (0u64, 0u64, 0u64);
+        for m in ws.messages() {
+            match m? {
+                Message::Text(t) if t.as_str() == "done" => {
+                    let wire = ws.info().bytes_received;
+                    ws.send_text(format!("{messages} {bytes} {}", wire - base))?;
+                    (messages, bytes, base) = (0, 0, wire);
+                }
+                Message::Text(t) => (messages, bytes) = (messages + 1, bytes + t.len() as u64),
+                Message::Binary(_) => return Err("a binary message".into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Stats, machine, output
 // ---------------------------------------------------------------------------
 
@@ -2528,7 +3578,6 @@ fn cpu_seconds() -> f64 {
 }
 
 /// The same for another process (all its threads).
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 fn cpu_seconds_of(pid: u32) -> f64 {
     cpu_seconds_in(&format!("/proc/{pid}/stat"))
 }
@@ -2655,7 +3704,14 @@ fn figure(v: f64) -> String {
     }
 }
 
-fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool, took: Duration) {
+fn print_report(
+    table: &[Line],
+    notes: &[String],
+    plan: &Plan,
+    loads: &[(&str, f64)],
+    quick: bool,
+    took: Duration,
+) {
     println!("| row | wsock | reference | ratio wsock/reference |");
     println!("|---|---:|---:|---|");
     for l in table {
@@ -2666,6 +3722,9 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
             false => (false, "≤"),
         };
         let verdict = match l.target {
+            Some(Target::Ratio(t)) if ratio.is_nan() => {
+                format!(" (target {sign} {t:.2}: not measured)")
+            }
             Some(Target::Ratio(t)) => format!(
                 " (target {sign} {t:.2}: {})",
                 met(if at_least { ratio >= t } else { ratio <= t })
@@ -2681,7 +3740,7 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
             None => String::new(),
         };
         let (reference, ratio) = if l.reference.is_nan() {
-            ("—".to_owned(), "—".to_owned())
+            (format!("— ({})", l.reference_name), "—".to_owned())
         } else {
             (
                 format!("{} ({})", figure(l.reference), l.reference_name),
@@ -2697,9 +3756,13 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
     println!();
     println!(
         "Ratios are wsock / reference: above 1 is better for msg/s and MB/s rows, \
-         below 1 is better for µs, s, MiB, KiB and thread rows."
+         below 1 is better for µs, s, MiB, KiB, thread and wire bytes rows."
     );
     println!();
+    for note in notes {
+        println!("{note}");
+        println!();
+    }
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into());
@@ -2751,8 +3814,9 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
          (≤ {:?}) per run; one way: sending for {:?} per run, at most {} 64 B messages \
          or {} of large ones (push64: the same bounds, {PUSH_BATCH} per batch); stream: {} \
          per run; broadcast: {} rounds of 64 B and {} of 4 KiB per run to up to \
-         {BROADCAST_CLIENTS} clients in {BROADCAST_CHILDREN} child processes; idle: {} \
-         connections, {} runs, {LOAD_THREADS} client threads; total {:.0} s.",
+         {BROADCAST_CLIENTS} clients in {BROADCAST_CHILDREN} child processes; deflate: {} \
+         messages of the 1 KiB sample and {} of 1 MiB per run; idle: {} connections, {} \
+         runs, {LOAD_THREADS} client threads; total {:.0} s.",
         plan.runs,
         if quick { " (--quick)" } else { "" },
         plan.echo_warmup,
@@ -2764,6 +3828,8 @@ fn print_report(table: &[Line], plan: &Plan, loads: &[(&str, f64)], quick: bool,
         size_name(plan.stream_bytes),
         plan.broadcast_rounds[0],
         plan.broadcast_rounds[1],
+        plan.deflate_messages[0],
+        plan.deflate_messages[1],
         idle_counts.join(", "),
         plan.runs.min(IDLE_RUNS),
         took.as_secs_f64()
