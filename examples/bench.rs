@@ -217,6 +217,14 @@ const LIMIT_MAX: usize = 10_000;
 const LIMIT_ATTEMPTS: usize = 12_000;
 /// Children's environment: the `wsock-hub-echo` server's `max_connections`.
 const MAX_CONNECTIONS_ENV: &str = "BENCH_MAX_CONNECTIONS";
+/// Children's environment: the `wsock-hub-echo` server accepts
+/// permessage-deflate, and the load generator offers it and sends its one
+/// message compressed.
+const IDLE_DEFLATE_ENV: &str = "BENCH_IDLE_DEFLATE";
+/// How long the compressed `idle` line waits before it reads the server's
+/// RSS: past the second after which an idle wsock connection lets its
+/// compression state go.
+const IDLE_DEFLATE_QUIET: Duration = Duration::from_secs(3);
 /// Messages per `send_all` call (wsock) or per `flush` (tungstenite) of
 /// the `push64` pushers.
 const PUSH_BATCH: usize = 1_000;
@@ -768,8 +776,41 @@ fn idle_rows(plan: &Plan) -> Res<Vec<Line>> {
             ),
             line("server threads", |r| r.threads as f64, None),
         ]);
+        if Some(&n) == plan.idle_counts.last() {
+            lines.push(idle_deflate_line(plan, n, &w)?);
+        }
     }
     Ok(lines)
+}
+
+/// The largest `idle` count again with permessage-deflate agreed and each
+/// connection's one message compressed, its RSS read after
+/// [`IDLE_DEFLATE_QUIET`], beside the same wsock server without compression.
+fn idle_deflate_line(plan: &Plan, n: usize, plain: &[IdleRun]) -> Res<Line> {
+    let runs = plan.runs.min(IDLE_RUNS);
+    let mut compressed = Vec::new();
+    for _ in 0..runs {
+        compressed.push(idle_run(
+            plan,
+            "wsock-hub-echo",
+            n,
+            &[(IDLE_DEFLATE_ENV, "1")],
+        )?);
+    }
+    let rss = |all: &[IdleRun]| median(&all.iter().map(IdleRun::rss_mib).collect::<Vec<_>>());
+    Ok(Line {
+        row: format!(
+            "idle {} connections, compression agreed, one compressed message each: server RSS \
+             {} s later, MiB (lower is better)",
+            figure(n as f64),
+            IDLE_DEFLATE_QUIET.as_secs()
+        ),
+        wsock: rss(&compressed),
+        reference: rss(plain),
+        reference_name: "wsock, compression off",
+        higher_is_better: false,
+        target: (n >= 10_000).then_some(Target::Figure(256.0)),
+    })
 }
 
 /// The connection limit: a wsock hub server with `max_connections` of
@@ -840,15 +881,20 @@ impl IdleRun {
 fn idle_run(plan: &Plan, role: &str, attempts: usize, env: &[(&str, &str)]) -> Res<IdleRun> {
     let peer = Peer::start_with(role, plan.pinned.then_some(1), env)?;
     let pid = peer.child.id();
+    let deflate = env.iter().any(|(name, _)| *name == IDLE_DEFLATE_ENV);
     std::thread::sleep(Duration::from_millis(200)); // let the child settle
     let (baseline_kib, baseline_threads) = proc_status(pid)?;
     let start = Instant::now();
-    let (mut connections, refused, failed, error) = open_all(peer.port, attempts);
+    let (mut connections, refused, failed, error) = open_all(peer.port, attempts, deflate);
     let connect_secs = start.elapsed().as_secs_f64();
     let echo_start = Instant::now();
-    let (echoed, echo_error) = echo_all(&mut connections);
+    let (echoed, echo_error) = echo_all(&mut connections, deflate);
     let echo_secs = echo_start.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(if deflate {
+        IDLE_DEFLATE_QUIET
+    } else {
+        Duration::from_millis(100)
+    });
     let (rss_kib, threads) = proc_status(pid)?;
     let run = IdleRun {
         upgraded: connections.len(),
@@ -914,7 +960,11 @@ fn proc_status(pid: u32) -> Res<(u64, u64)> {
 /// Opens `attempts` connections from [`LOAD_THREADS`] threads: TCP connect,
 /// upgrade request, response. Returns the upgraded connections, how many
 /// were answered 503 and how many failed otherwise, and the first error.
-fn open_all(port: u16, attempts: usize) -> (Vec<TcpStream>, usize, usize, Option<String>) {
+fn open_all(
+    port: u16,
+    attempts: usize,
+    deflate: bool,
+) -> (Vec<TcpStream>, usize, usize, Option<String>) {
     let stop = Instant::now() + IDLE_PHASE_TIME;
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..LOAD_THREADS)
@@ -928,7 +978,7 @@ fn open_all(port: u16, attempts: usize) -> (Vec<TcpStream>, usize, usize, Option
                             error.get_or_insert_with(|| "out of time".to_owned());
                             continue;
                         }
-                        match raw_upgrade(port) {
+                        match raw_upgrade(port, deflate) {
                             Ok(Ok(tcp)) => open.push(tcp),
                             Ok(Err(503)) => refused += 1,
                             Ok(Err(status)) => {
@@ -964,7 +1014,7 @@ fn open_all(port: u16, attempts: usize) -> (Vec<TcpStream>, usize, usize, Option
 
 /// Sends one masked 16 B text frame on every connection and reads its echo,
 /// from [`LOAD_THREADS`] threads. Returns how many came back, and the first error.
-fn echo_all(connections: &mut [TcpStream]) -> (usize, Option<String>) {
+fn echo_all(connections: &mut [TcpStream], deflate: bool) -> (usize, Option<String>) {
     let stop = Instant::now() + IDLE_PHASE_TIME;
     let chunk = connections.len().div_ceil(LOAD_THREADS).max(1);
     let results: Vec<_> = std::thread::scope(|s| {
@@ -978,7 +1028,7 @@ fn echo_all(connections: &mut [TcpStream]) -> (usize, Option<String>) {
                             error.get_or_insert_with(|| "out of time".to_owned());
                             break;
                         }
-                        match raw_echo_once(tcp) {
+                        match raw_echo_once(tcp, deflate) {
                             Ok(()) => echoed += 1,
                             Err(e) => {
                                 error.get_or_insert_with(|| e.to_string());
@@ -1006,16 +1056,22 @@ fn echo_all(connections: &mut [TcpStream]) -> (usize, Option<String>) {
 
 /// Connects and sends an upgrade request by hand (a fixed key); returns
 /// the connection on 101, else the status the server answered.
-fn raw_upgrade(port: u16) -> Res<Result<TcpStream, u16>> {
+/// With `deflate` it offers permessage-deflate.
+fn raw_upgrade(port: u16, deflate: bool) -> Res<Result<TcpStream, u16>> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut tcp = TcpStream::connect_timeout(&addr, IDLE_IO_WAIT)?;
     tcp.set_nodelay(true)?;
     tcp.set_read_timeout(Some(IDLE_IO_WAIT))?;
     tcp.set_write_timeout(Some(IDLE_IO_WAIT))?;
+    let offer = if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    };
     let request = format!(
         "GET /bench HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
     tcp.write_all(request.as_bytes())?;
     // The server sends nothing after its 101 before the echo; after any
@@ -1048,11 +1104,23 @@ fn raw_upgrade(port: u16) -> Res<Result<TcpStream, u16>> {
 }
 
 /// One masked 16 B text frame, and its echo (pings before it are skipped).
-fn raw_echo_once(tcp: &mut TcpStream) -> Res<()> {
+/// With `deflate` the frame is compressed (RSV1; the echo of 16 B comes
+/// back uncompressed, under the server's threshold).
+fn raw_echo_once(tcp: &mut TcpStream, deflate: bool) -> Res<()> {
     let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![0x81, 0x80 | ECHO_TEXT.len() as u8];
+    let payload = if deflate {
+        let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut out = Vec::with_capacity(64);
+        c.compress_vec(ECHO_TEXT.as_bytes(), &mut out, flate2::FlushCompress::Sync)?;
+        out.truncate(out.len() - 4); // the sync flush's 00 00 ff ff
+        out
+    } else {
+        ECHO_TEXT.as_bytes().to_vec()
+    };
+    let first = if deflate { 0xc1 } else { 0x81 };
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
     frame.extend_from_slice(&mask);
-    frame.extend(ECHO_TEXT.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     tcp.write_all(&frame)?;
     for _ in 0..4 {
         let mut header = [0u8; 2];
@@ -2110,6 +2178,9 @@ fn serve_wsock_stream_sink(request: Request) -> Res<()> {
 /// the environment ([`MAX_CONNECTIONS_ENV`]), else the default.
 fn serve_wsock_hub() -> Res<()> {
     let mut builder = Server::builder().compression(None);
+    if std::env::var_os(IDLE_DEFLATE_ENV).is_some() {
+        builder = builder.compression(Deflate::default());
+    }
     if let Ok(max) = std::env::var(MAX_CONNECTIONS_ENV) {
         builder = builder.max_connections(max.parse()?);
     }

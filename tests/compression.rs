@@ -460,3 +460,30 @@ fn what_follows_a_final_block_in_a_message_is_ignored_however_it_is_cut() {
         assert_eq!(got, Message::Text("Hello, ".into()), "{cut}");
     }
 }
+
+#[test]
+fn the_context_carries_on_after_a_connection_was_idle() {
+    // An idle connection lets its compression state go (after a second
+    // with nothing received) and makes it again from the history it kept:
+    // a message that repeats an earlier one still costs only references.
+    let (client, server) = pair(Server::builder(), MessageWebSocket::builder());
+    let text = json(40);
+    echo_each(&client, &server, &[Message::Text(text.clone().into())]);
+    echo_each(&server, &client, &[Message::Text(text.clone().into())]);
+    // Nothing comes for longer than the idle time (a bounded wait).
+    let quiet = server.recv_timeout(Duration::from_millis(1500));
+    assert_eq!(quiet.map_err(|e| e.status()), Err(Status::Timeout));
+    let before = (server.info().bytes_received, client.info().bytes_received);
+    echo_each(&client, &server, &[Message::Text(text.clone().into())]);
+    echo_each(&server, &client, &[Message::Text(text.clone().into())]);
+    let grew = (
+        server.info().bytes_received - before.0,
+        client.info().bytes_received - before.1,
+    );
+    // A fresh context would take hundreds of bytes for this text.
+    assert!(
+        grew.0 < 64 && grew.1 < 64,
+        "{grew:?} bytes for {} of text",
+        text.len()
+    );
+}

@@ -2,10 +2,18 @@
 //! flush at the end of each message (and of each part sent in parts), the
 //! flush's trailing `00 00 ff ff` left out on the wire and put back before
 //! inflating, as RFC 7692 section 7.2 says. Pure: no socket, no lock.
+//!
+//! With context takeover, each side keeps the last 32 KiB of its stream
+//! (`history`) beside zlib's state, so that the state (about 300 KiB to
+//! compress, 40 KiB to inflate) can go while the connection is idle
+//! (`release`) and come back primed with that history as its dictionary.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
+use std::sync::Mutex;
+
 use super::Agreed;
+use crate::sync::lock;
 
 /// The four bytes a sync flush ends with, which a message leaves out.
 const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -14,6 +22,100 @@ const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 const SCRATCH: usize = 32 << 10;
 /// A compressor's output buffer grown past this is released after use.
 const KEEP: usize = 256 << 10;
+/// The largest LZ77 window (15 bits): the history either side keeps.
+const WINDOW: usize = 1 << 15;
+/// An inflater whose history is this short lets its state go after each
+/// message.
+const SHORT_HISTORY: usize = 4 << 10;
+
+/// Keeps the last [`WINDOW`] bytes of a stream in `history`, which grows
+/// to twice that between trims (each byte is copied about twice).
+fn remember(history: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() >= WINDOW {
+        history.clear();
+        history.extend_from_slice(&bytes[bytes.len() - WINDOW..]);
+        return;
+    }
+    if history.len() + bytes.len() > 2 * WINDOW {
+        history.drain(..history.len() + bytes.len() - WINDOW);
+    }
+    history.extend_from_slice(bytes);
+}
+
+/// Inflaters (with their output buffers) that connections let go, kept
+/// for the next connection that needs one. Many connections that each
+/// receive a compressed message now and then share a few: otherwise each
+/// would allocate 40 KiB and free it again, and a thread-per-connection
+/// program's allocator keeps much of what each thread freed. A leaf lock,
+/// held only to push or pop.
+static SPARE_INFLATERS: Mutex<Vec<(Box<Decompress>, Vec<u8>)>> = Mutex::new(Vec::new());
+/// How many spare inflaters the process keeps.
+const SPARE_MAX: usize = 16;
+
+/// An inflater whose window holds `history`, and an output buffer: spare
+/// ones first.
+fn take_inflater(history: &[u8]) -> (Box<Decompress>, Vec<u8>) {
+    let spare = lock(&SPARE_INFLATERS).pop();
+    let (mut zlib, scratch) = spare.unwrap_or_else(|| {
+        (
+            Box::new(Decompress::new(false)),
+            Vec::with_capacity(SCRATCH),
+        )
+    });
+    if !history.is_empty() {
+        // Cannot fail on a raw inflater (zlib takes a dictionary at any
+        // time there).
+        let _ = zlib.set_dictionary(history);
+    }
+    (zlib, scratch)
+}
+
+/// An inflater no longer needed goes back among the spares (reset), or
+/// is dropped if there are enough.
+fn give_back(mut zlib: Box<Decompress>, mut scratch: Vec<u8>) {
+    zlib.reset(false);
+    scratch.clear();
+    let mut spare = lock(&SPARE_INFLATERS);
+    if spare.len() < SPARE_MAX && scratch.capacity() == SCRATCH {
+        spare.push((zlib, scratch));
+    }
+}
+
+/// Compressors that connections let go (reset), with their level and
+/// window: shared as the inflaters are. A leaf lock.
+static SPARE_COMPRESSORS: Mutex<Vec<(u32, u8, Box<Compress>)>> = Mutex::new(Vec::new());
+/// How many spare compressors the process keeps (about 300 KiB each).
+const SPARE_COMPRESSORS_MAX: usize = 4;
+
+/// A compressor of this level and window whose window holds `history`:
+/// a spare one first.
+fn take_compressor(level: u32, window: u8, history: &[u8]) -> Box<Compress> {
+    let spare = {
+        let mut spare = lock(&SPARE_COMPRESSORS);
+        let at = spare
+            .iter()
+            .position(|&(l, w, _)| l == level && w == window);
+        at.map(|at| spare.swap_remove(at).2)
+    };
+    let mut zlib = spare.unwrap_or_else(|| {
+        let level = Compression::new(level);
+        Box::new(Compress::new_with_window_bits(level, false, window))
+    });
+    if !history.is_empty() {
+        // Cannot fail on a state just made or reset (zlib: only a stream
+        // already under way refuses a dictionary).
+        let _ = zlib.set_dictionary(history);
+    }
+    zlib
+}
+
+/// `history` cut to its last [`WINDOW`] bytes, its spare room released.
+fn trim(history: &mut Vec<u8>) {
+    if history.len() > WINDOW {
+        history.drain(..history.len() - WINDOW);
+    }
+    history.shrink_to_fit();
+}
 
 /// Our side's compressor; zlib's state is made on first use, so an idle
 /// connection holds none.
@@ -30,6 +132,9 @@ pub(crate) struct Compressor {
     held: bool,
     /// A message sent in parts: it has sent compressed bytes.
     started: bool,
+    /// What we compressed last (with context takeover): the dictionary
+    /// of a state made again after [`release`](Self::release).
+    history: Vec<u8>,
 }
 
 impl Compressor {
@@ -43,19 +148,19 @@ impl Compressor {
             out: Vec::new(),
             held: false,
             started: false,
+            history: Vec::new(),
         })
     }
 
     /// Appends `input`, compressed and sync-flushed, to the output.
     fn deflate(&mut self, mut input: &[u8]) {
-        let (window, level) = (self.window, self.level);
-        let zlib = self.zlib.get_or_insert_with(|| {
-            Box::new(Compress::new_with_window_bits(
-                Compression::new(level),
-                false,
-                window,
-            ))
-        });
+        if self.zlib.is_none() {
+            self.zlib = Some(take_compressor(self.level, self.window, &self.history));
+        }
+        if !self.reset {
+            remember(&mut self.history, input);
+        }
+        let zlib = self.zlib.as_mut().expect("made above");
         loop {
             if self.out.capacity() - self.out.len() < 64 {
                 self.out.reserve(input.len() / 2 + 1024);
@@ -117,8 +222,19 @@ impl Compressor {
         }
         if self.reset {
             // Nothing carries over to the next message: the state goes
-            // (about 256 KiB at 15 bits), and comes back when it is used.
-            self.zlib = None;
+            // back among the spares (about 300 KiB at 15 bits).
+            self.put_away();
+        }
+    }
+
+    /// zlib's state goes back among the spares (reset).
+    fn put_away(&mut self) {
+        if let Some(mut zlib) = self.zlib.take() {
+            zlib.reset();
+            let mut spare = lock(&SPARE_COMPRESSORS);
+            if spare.len() < SPARE_COMPRESSORS_MAX {
+                spare.push((self.level, self.window, zlib));
+            }
         }
     }
 
@@ -131,6 +247,25 @@ impl Compressor {
         }
     }
 
+    /// Lets zlib's state go between messages (the connection is idle); the
+    /// next message makes it again, primed with the history. Returns
+    /// whether there was a state to let go.
+    pub(crate) fn release(&mut self) -> bool {
+        if self.held || self.started || self.zlib.is_none() {
+            return false;
+        }
+        self.put_away();
+        self.out = Vec::new();
+        trim(&mut self.history);
+        true
+    }
+
+    /// Holds zlib's state (or buffers) that [`release`](Self::release)
+    /// would let go.
+    pub(crate) fn holds_state(&self) -> bool {
+        self.zlib.is_some()
+    }
+
     /// After the output was sent: a buffer grown by a large message goes,
     /// and any buffer once nothing is kept between messages.
     pub(crate) fn sent(&mut self) {
@@ -138,6 +273,12 @@ impl Compressor {
         if self.out.capacity() > KEEP || between_messages {
             self.out = Vec::new();
         }
+    }
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        self.put_away();
     }
 }
 
@@ -164,6 +305,9 @@ pub(crate) struct Inflater {
     fed: bool,
     /// The message under way ended its deflate stream (a final block).
     ended: bool,
+    /// What we inflated last (with context takeover): the dictionary of a
+    /// state made again after a release or a final block.
+    history: Vec<u8>,
 }
 
 impl Inflater {
@@ -174,7 +318,32 @@ impl Inflater {
             scratch: Vec::new(),
             fed: false,
             ended: false,
+            history: Vec::new(),
         }
+    }
+
+    /// Lets zlib's state go between messages (the connection is idle); the
+    /// next message makes it again, primed with the history. Returns
+    /// whether there was a state to let go.
+    pub(crate) fn release(&mut self) -> bool {
+        if self.fed || self.zlib.is_none() {
+            return false;
+        }
+        self.put_away();
+        trim(&mut self.history);
+        true
+    }
+
+    /// zlib's state and the output buffer go back among the spares.
+    fn put_away(&mut self) {
+        if let Some(zlib) = self.zlib.take() {
+            give_back(zlib, std::mem::take(&mut self.scratch));
+        }
+    }
+
+    /// Holds zlib's state that [`release`](Self::release) would let go.
+    pub(crate) fn holds_state(&self) -> bool {
+        self.zlib.is_some()
     }
 
     /// Inflates `input`, the next compressed bytes of a message (`end`:
@@ -190,12 +359,11 @@ impl Inflater {
         limit: u64,
         mut emit: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, Inflated<E>> {
-        let zlib = self
-            .zlib
-            .get_or_insert_with(|| Box::new(Decompress::new(false)));
-        if self.scratch.capacity() < SCRATCH {
-            self.scratch = Vec::with_capacity(SCRATCH);
+        if self.zlib.is_none() {
+            let (zlib, scratch) = take_inflater(&self.history);
+            (self.zlib, self.scratch) = (Some(zlib), scratch);
         }
+        let zlib = self.zlib.as_mut().expect("taken above");
         let mut made_all = 0u64;
         self.fed |= !input.is_empty();
         // An empty payload is an empty message: the trailer alone would be
@@ -224,13 +392,16 @@ impl Inflater {
                         return Err(Inflated::TooBig);
                     }
                     emit(&self.scratch[..made]).map_err(Inflated::Refused)?;
+                    if !self.reset {
+                        remember(&mut self.history, &self.scratch);
+                    }
                 }
                 match status {
                     // The peer ended its deflate stream (a final block):
-                    // the next message starts a new one; the trailer and
-                    // anything else after the end mean nothing.
+                    // the next message starts a new one, with the window
+                    // so far (the history) unless the peer resets; the
+                    // trailer and anything else after the end mean nothing.
                     Status::StreamEnd => {
-                        zlib.reset(false);
                         self.ended = true;
                         break 'pieces;
                     }
@@ -240,16 +411,27 @@ impl Inflater {
                 }
             }
         }
+        if self.ended {
+            self.put_away();
+        }
         if end {
             (self.fed, self.ended) = (false, false);
-            // Between messages an idle connection keeps no output buffer,
-            // and no state at all when nothing carries over.
-            self.scratch = Vec::new();
-            if self.reset {
-                self.zlib = None;
+            // Between messages a connection keeps no state when nothing
+            // carries over, or when what carries over is short: one that
+            // has received little (a browser's few compressed messages)
+            // holds a few bytes of history instead of zlib's 40 KiB, and
+            // priming a spare inflater with them costs little.
+            if self.reset || self.history.len() <= SHORT_HISTORY {
+                self.put_away();
             }
         }
         Ok(made_all)
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        self.put_away();
     }
 }
 
@@ -257,6 +439,7 @@ impl Inflater {
 mod tests {
     use super::*;
     use crate::deflate::Deflate;
+    use flate2::{Compress, Compression, FlushCompress};
 
     fn agreed(reset: bool) -> Agreed {
         let mut a = Deflate::default().answer(&["permessage-deflate"]).unwrap();
@@ -301,6 +484,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn released_states_come_back_with_their_history() {
+        let (mut c, mut i) = (
+            Compressor::new(&agreed(false)).unwrap(),
+            Inflater::new(&agreed(false)),
+        );
+        // More than a window of text first, so the history is cut.
+        let long: Vec<u8> = (0..5000)
+            .flat_map(|n| format!("line {n} of the log; ").into_bytes())
+            .collect();
+        assert!(long.len() > 3 * WINDOW);
+        let text = long[long.len() - 2000..].to_vec();
+        for round in 0..3 {
+            let first = c.message(&long).to_vec();
+            assert_eq!(inflate(&mut i, &[first]), long, "round {round}");
+            assert!(c.release() && i.release(), "round {round}");
+            assert!(!c.holds_state() && !i.holds_state());
+            assert!(!c.release() && !i.release(), "nothing left to let go");
+            // The end of the last message, again: all back-references.
+            let again = c.message(&text).to_vec();
+            assert!(again.len() < 50, "{} bytes: no history?", again.len());
+            assert_eq!(inflate(&mut i, &[again]), text, "round {round}");
+        }
+        // Not between the parts of a message (sender) or the frames of one
+        // (receiver).
+        let part = c.part(&text, false).to_vec();
+        assert!(!c.release());
+        i.inflate(&part, false, u64::MAX, |_| Ok::<(), ()>(()))
+            .unwrap();
+        assert!(!i.release());
+        let last = c.part(b"", true).to_vec();
+        i.inflate(&last, true, u64::MAX, |_| Ok::<(), ()>(()))
+            .unwrap();
+        assert!(c.release() && i.release());
+    }
+
+    #[test]
+    fn a_final_block_keeps_the_window_for_the_next_message() {
+        // A peer that ends each message with a final block (RFC 7692
+        // 7.2.3.4) and carries its window over: the second message refers
+        // back into the first.
+        let first = b"a window kept across a final block: hello hello".to_vec();
+        let second = b"a window kept across a final block: hello again".to_vec();
+        let mut c = Compress::new(Compression::default(), false);
+        let mut m1 = Vec::with_capacity(256);
+        c.compress_vec(&first, &mut m1, FlushCompress::Finish)
+            .unwrap();
+        m1.push(0); // padding, as in the RFC's example
+        let mut c = Compress::new(Compression::default(), false);
+        c.set_dictionary(&first).unwrap();
+        let mut m2 = Vec::with_capacity(256);
+        c.compress_vec(&second, &mut m2, FlushCompress::Finish)
+            .unwrap();
+        assert!(m2.len() < second.len() / 2, "m2 refers back");
+        let mut i = Inflater::new(&agreed(false));
+        assert_eq!(inflate(&mut i, &[m1]), first);
+        assert_eq!(inflate(&mut i, &[m2]), second);
     }
 
     #[test]

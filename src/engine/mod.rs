@@ -179,6 +179,10 @@ const BATCH_CAPACITY_MAX: usize = 4096;
 const PIECE: usize = 256 << 10;
 /// The RSV1 bit of a frame's first byte: a compressed message (RFC 7692).
 const RSV1: u8 = 0x40;
+/// A connection that has received nothing for this long lets its
+/// compression state go (about 300 KiB to compress, 40 KiB to inflate);
+/// its next compressed message makes it again from the kept history.
+const COMPRESSION_IDLE: Duration = Duration::from_secs(1);
 
 /// What the opening handshake agreed: the subprotocol, and
 /// permessage-deflate.

@@ -28,6 +28,8 @@ pub(super) struct ReadState {
     pub(super) next_unsolicited_pong: Option<Instant>,
     /// The bytes that came with the opening handshake, still to decode.
     pub(super) tail: Vec<u8>,
+    /// When idle compression state was last let go (or looked at).
+    pub(super) compression_checked: Instant,
 }
 impl ReadState {
     pub(super) fn new(
@@ -55,6 +57,7 @@ impl ReadState {
                 .unsolicited_pong_interval
                 .and_then(|every| later(now, every)),
             tail,
+            compression_checked: now,
         }
     }
 }
@@ -88,6 +91,8 @@ pub(super) struct Due {
     close: Option<Instant>,
     /// A ping is due (idle), or its pong (a ping is out).
     keepalive: Option<Instant>,
+    /// Idle compression state is to be let go.
+    compression: Option<Instant>,
 }
 
 /// Whether the socket's read timeout (`armed`) must change to `wanted`.
@@ -228,6 +233,7 @@ impl Engine {
                 .and_then(|t| later(t, self.options.receive_timeout)),
             close,
             keepalive,
+            compression: self.compression_due(state),
         })
     }
 
@@ -236,7 +242,10 @@ impl Engine {
     fn arm_read_timeout(&self, state: &mut ReadState, due: &Due, limit: Option<Duration>) {
         let now = Instant::now();
         let strict = earliest(due.receive, due.close);
-        let soft = earliest(due.keepalive, state.next_unsolicited_pong);
+        let soft = earliest(
+            earliest(due.keepalive, state.next_unsolicited_pong),
+            due.compression,
+        );
         // Strict deadlines are checked every second (the kernel rounds long
         // socket timeouts up by seconds); keepalive may fire that late.
         let wanted = earliest(
@@ -276,6 +285,9 @@ impl Engine {
         if state.next_unsolicited_pong.is_some_and(|d| now >= d) {
             self.send_unsolicited_pong(state, now);
         }
+        if due.compression.is_some_and(|d| now >= d) {
+            self.release_compression(state, now);
+        }
         if due.keepalive.is_some_and(|d| now >= d) {
             if state.ping_sent.is_some() && self.writer_active() {
                 // Our ping waits behind a message going out in parts (its
@@ -293,6 +305,33 @@ impl Engine {
             self.send_keepalive_ping();
         }
         Step::More
+    }
+
+    /// The connection is idle: the compression state goes on both sides
+    /// (ours only if no sender holds the wire: this thread never waits).
+    fn release_compression(&self, state: &mut ReadState, now: Instant) {
+        state.compression_checked = now;
+        state.decoder.release_compression();
+        if let Some(deflater) = &self.deflater {
+            if let Some(_wire) = self.try_writing() {
+                lock(deflater).release();
+            }
+        }
+    }
+
+    /// When idle compression state is to go: a second after the last byte
+    /// received (or the last look), if either side holds some.
+    fn compression_due(&self, state: &ReadState) -> Option<Instant> {
+        // A busy compressor counts as holding state.
+        let compressing = self.deflater.as_ref().is_some_and(|d| {
+            d.try_lock()
+                .map_or(true, |compressor| compressor.holds_state())
+        });
+        if !compressing && !state.decoder.holds_compression() {
+            return None;
+        }
+        let since = state.last_inbound.max(state.compression_checked);
+        later(since, COMPRESSION_IDLE)
     }
 
     /// Fails the connection: the peer's close frame did not come in time.

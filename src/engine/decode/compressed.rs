@@ -26,6 +26,20 @@ pub(super) fn room(limit: usize, compressed: bool) -> u64 {
 }
 
 impl Decoder {
+    /// Lets the inflater's state go, if no message is under way; whether
+    /// there was one to let go.
+    pub(crate) fn release_compression(&mut self) -> bool {
+        if self.message.is_some() || self.frame.is_some() || self.head_len > 0 {
+            return false;
+        }
+        self.inflater.as_mut().is_some_and(|i| i.release())
+    }
+
+    /// The inflater holds state that an idle connection could let go.
+    pub(crate) fn holds_compression(&self) -> bool {
+        self.inflater.as_ref().is_some_and(|i| i.holds_state())
+    }
+
     /// The reserved bits of a frame header: whether it opens a compressed
     /// message (RSV1, only where permessage-deflate was agreed, and only on
     /// a message's first frame); RSV2 and RSV3 are never used.
