@@ -1,5 +1,6 @@
 //! TLS settings: rustls configurations for clients and servers built from
-//! the options (webpki roots plus added PEM roots, client certificates, the
+//! the options (webpki roots plus added PEM roots and, with the
+//! `native-roots` feature, the platform's; client certificates, the
 //! development-only opt-out), and certificate errors mapped to statuses.
 
 use std::io;
@@ -23,6 +24,18 @@ pub(crate) struct ClientTls {
     pub client_auth: Option<Arc<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>>,
     pub config: Option<Arc<ClientConfig>>,
     pub accept_invalid_certs: bool,
+    /// Also trust the platform's roots (`native_roots`).
+    #[cfg(feature = "native-roots")]
+    pub native_roots: bool,
+}
+
+impl ClientTls {
+    fn native_roots(&self) -> bool {
+        #[cfg(feature = "native-roots")]
+        return self.native_roots;
+        #[cfg(not(feature = "native-roots"))]
+        false
+    }
 }
 
 /// The server's TLS choices, collected by the builder.
@@ -67,19 +80,41 @@ pub(crate) fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, Error>
     if let Some(config) = &tls.config {
         return Ok(config.clone());
     }
+    // The configurations of the plain choices (with the platform's roots
+    // or not) are shared.
+    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    static NATIVE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     let plain =
         tls.extra_roots.is_empty() && tls.client_auth.is_none() && !tls.accept_invalid_certs;
-    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    if plain {
-        if let Some(config) = DEFAULT.get() {
-            return Ok(config.clone());
-        }
+    let shared = plain.then_some(if tls.native_roots() {
+        &NATIVE
+    } else {
+        &DEFAULT
+    });
+    if let Some(config) = shared.and_then(|s| s.get()) {
+        return Ok(config.clone());
     }
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    #[cfg(feature = "native-roots")]
+    let native = (tls.native_roots && !tls.accept_invalid_certs).then(native_roots);
+    #[cfg(feature = "native-roots")]
+    if let Some(native) = native {
+        roots.roots.extend_from_slice(&native.anchors);
+    }
     for cert in &tls.extra_roots {
         roots.add(cert.clone()).map_err(invalid)?;
+    }
+    if roots.is_empty() && !tls.accept_invalid_certs {
+        #[cfg(feature = "native-roots")]
+        if let Some(native) = native {
+            return Err(invalid(format!(
+                "no trusted root certificate at all (native_roots: {})",
+                native.problems
+            )));
+        }
+        return Err(invalid("no trusted root certificate at all"));
     }
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -98,10 +133,56 @@ pub(crate) fn client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, Error>
         None => builder.with_no_client_auth(),
     };
     let config = Arc::new(config);
-    if plain {
-        return Ok(DEFAULT.get_or_init(|| config).clone());
+    if let Some(shared) = shared {
+        return Ok(shared.get_or_init(|| config).clone());
     }
     Ok(config)
+}
+
+/// The platform's root certificates, as trust anchors, and what went wrong
+/// loading them.
+#[cfg(feature = "native-roots")]
+#[derive(Debug)]
+struct NativeRoots {
+    anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
+    problems: String,
+}
+
+/// The platform's roots, loaded at the first connect that asks for them
+/// (once per process: loading parses a file of some 300 KB).
+#[cfg(feature = "native-roots")]
+fn native_roots() -> &'static NativeRoots {
+    static ROOTS: OnceLock<NativeRoots> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        native_anchors(loaded.certs, &errors)
+    })
+}
+
+/// Trust anchors from the platform's certificates. What could not be
+/// loaded or parsed is logged and skipped: the webpki roots remain.
+#[cfg(feature = "native-roots")]
+fn native_anchors(certs: Vec<CertificateDer<'static>>, errors: &[String]) -> NativeRoots {
+    let mut problems = errors.to_vec();
+    let mut store = RootCertStore::empty();
+    let (added, ignored) = store.add_parsable_certificates(certs);
+    if ignored > 0 {
+        problems.push(format!("{ignored} certificates could not be parsed"));
+    }
+    if added == 0 {
+        problems.push("no root certificate found".into());
+    }
+    let problems = problems.join("; ");
+    if problems.is_empty() {
+        log::debug!("native_roots: {added} root certificates from the platform");
+    } else {
+        warn!("native_roots: {added} root certificates from the platform, skipped: {problems}");
+    }
+    NativeRoots {
+        anchors: store.roots,
+        problems,
+    }
 }
 
 /// The server configuration for these options, if TLS was asked for.
@@ -230,4 +311,41 @@ pub(crate) fn tls_error(peer: &str, e: io::Error, budget: Duration) -> Error {
         }
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(feature = "native-roots")]
+    #[test]
+    fn native_roots_that_fail_to_load_are_skipped() {
+        use super::*;
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap();
+        let certs = vec![
+            ca.cert.der().clone(),
+            CertificateDer::from(b"not a certificate".to_vec()),
+        ];
+        let errors = ["could not load /etc/ssl/broken.pem".to_owned()];
+        let native = native_anchors(certs, &errors);
+        assert_eq!(native.anchors.len(), 1, "the good one is kept");
+        assert!(
+            native.problems.contains("broken.pem"),
+            "{}",
+            native.problems
+        );
+        assert!(
+            native.problems.contains("1 certificates"),
+            "{}",
+            native.problems
+        );
+
+        let none = native_anchors(Vec::new(), &[]);
+        assert!(none.anchors.is_empty());
+        assert!(none.problems.contains("no root"), "{}", none.problems);
+        // Not fatal: the webpki roots remain.
+        let tls = ClientTls {
+            native_roots: true,
+            ..Default::default()
+        };
+        assert!(client_config(&tls).is_ok());
+    }
 }

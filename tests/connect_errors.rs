@@ -2,6 +2,10 @@
 
 mod support;
 
+#[cfg(feature = "native-roots")]
+#[path = "support/tls.rs"]
+mod certs;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -149,4 +153,54 @@ fn an_ipv6_literal_url_connects() {
         Message::Text("over IPv6".into())
     );
     echoed.recv_timeout(WAIT).unwrap().unwrap();
+}
+
+#[cfg(feature = "native-roots")]
+#[test]
+fn native_roots_do_not_trust_a_private_ca_and_added_roots_still_do() {
+    let pki = certs::pki();
+    let server = Server::bind_tls(
+        "127.0.0.1:0",
+        pki.server.cert_pem.as_bytes(),
+        pki.server.key_pem.as_bytes(),
+    )
+    .expect("bind_tls");
+    let url = format!("wss://localhost:{}/", server.local_addr().unwrap().port());
+    let requests = serve(server);
+    let builder = MessageWebSocket::builder()
+        .connect_timeout(WAIT)
+        .native_roots(true);
+
+    // The throwaway test CA is in no platform's store.
+    let e = connect_in_thread(builder.clone(), url.clone())
+        .recv_timeout(WAIT + WAIT)
+        .expect("connect did not return")
+        .expect_err("trusted a CA that no store holds");
+    assert_eq!(e.status(), Status::CertificateUnknownIssuer, "{e}");
+    assert!(
+        e.to_string().contains("localhost"),
+        "the host is not named: {e}"
+    );
+
+    // Beside the platform's roots, an added root is trusted as before.
+    let client = connect_in_thread(builder.root_certificate_pem(pki.ca_pem.as_bytes()), url);
+    let request = loop {
+        match requests
+            .recv_timeout(WAIT)
+            .expect("no upgrade request came")
+        {
+            Ok(request) => break request,
+            Err(_refused_handshake) => continue,
+        }
+    };
+    let server_ws = request.accept_message().expect("accept");
+    let ws = client
+        .recv_timeout(WAIT + WAIT)
+        .expect("connect did not return")
+        .expect("connect with the test CA added");
+    ws.send_text("trusted").unwrap();
+    assert_eq!(
+        server_ws.recv_timeout(WAIT).unwrap(),
+        Message::Text("trusted".into())
+    );
 }

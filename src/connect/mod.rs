@@ -1,10 +1,11 @@
-//! Connecting a client: URL → addresses → TCP (socket2) → TLS → the HTTP
-//! upgrade (`handshake.rs`), following redirects, all within one connect
-//! budget. Run by the thread that calls `connect`.
+//! Connecting a client: URL → addresses → TCP (raced: `eyeballs.rs`) →
+//! TLS → the HTTP upgrade (`handshake.rs`), following redirects, all
+//! within one connect budget. Run by the thread that calls `connect`.
 //!
 //! Secrets never leave: URLs are shown with their password as `***`
 //! ([`Target::shown`]), and the credentials go only into the request.
 
+mod eyeballs;
 mod handshake;
 mod proxy;
 mod socks;
@@ -14,7 +15,6 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tungstenite::protocol::Role;
 use url::Url;
 
@@ -23,6 +23,7 @@ use crate::error::{Error, Result, Status};
 use crate::options::{redact_raw, Credentials, Options};
 use crate::time::Deadline;
 use crate::transport::Transport;
+use eyeballs::connect_tcp;
 use handshake::Answer;
 
 /// Longest single blocking step of the handshake; the budget is checked between.
@@ -265,10 +266,11 @@ fn open(
     }
 }
 
-/// The addresses of `host` (at most `max`), or why there are none, within
-/// the connect budget: the system resolver cannot be cut short, so it runs
-/// on a thread of its own, which the connect leaves behind at the deadline
-/// (it ends when the resolver gives up).
+/// The addresses of `host` (at most `max`, IPv6 and IPv4 taking turns), or
+/// why there are none, within the connect budget: the system resolver
+/// cannot be cut short, so it runs on a thread of its own, which the
+/// connect leaves behind at the deadline (it ends when the resolver gives
+/// up).
 pub(super) fn resolve(
     host: &str,
     port: u16,
@@ -324,7 +326,9 @@ fn resolve_with(
             }
         }
     };
-    let addrs: Vec<SocketAddr> = found.into_iter().take(max).collect();
+    // Happy Eyeballs' order first, so that a long list of one family
+    // does not crowd the other out.
+    let addrs: Vec<SocketAddr> = eyeballs::interleave(found).into_iter().take(max).collect();
     if addrs.is_empty() {
         return Err(resolve_error(io::Error::new(
             io::ErrorKind::NotFound,
@@ -354,72 +358,6 @@ fn secure(
 #[cfg(not(feature = "tls"))]
 fn secure(_: TcpStream, _: &str, _: &Options, _: Deadline, _: &str) -> Result<Transport> {
     unreachable!("parse_url refuses wss:// without the tls feature")
-}
-
-/// Tries each address in order until one connects, within one budget.
-fn connect_tcp(
-    addrs: &[SocketAddr],
-    deadline: Deadline,
-    url: &str,
-    budget: Duration,
-) -> Result<TcpStream> {
-    let mut tried = Vec::new();
-    let mut last: Option<io::Error> = None;
-    for addr in addrs {
-        if deadline.has_passed() {
-            break;
-        }
-        let attempt = Socket::new(
-            Domain::for_address(*addr),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )
-        .and_then(|s| {
-            s.connect_timeout(
-                &(*addr).into(),
-                deadline.left().max(Duration::from_millis(1)),
-            )
-            .map(|()| s)
-        });
-        match attempt {
-            Ok(socket) => {
-                let tcp: TcpStream = socket.into();
-                // The handshake reads and writes in slices so the budget is kept.
-                slice_timeouts(&tcp, deadline);
-                return Ok(tcp);
-            }
-            Err(e) => {
-                tried.push(format!("{addr}: {e}"));
-                last = Some(e);
-            }
-        }
-    }
-    let timed_out = deadline.has_passed()
-        || last.as_ref().is_some_and(|e| {
-            matches!(
-                e.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            )
-        });
-    let status = if timed_out {
-        Status::Timeout
-    } else {
-        Status::CannotConnect
-    };
-    let mut detail = if tried.is_empty() {
-        "no address was tried".to_owned()
-    } else {
-        tried.join("; ")
-    };
-    if timed_out {
-        detail = format!("no connection within {budget:?} ({detail})");
-    }
-    Err(Error::Connect {
-        url: url.to_owned(),
-        status,
-        detail,
-        source: last.map(Arc::new),
-    })
 }
 
 #[cfg(test)]

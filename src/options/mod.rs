@@ -349,8 +349,12 @@ impl<S> Builder<S> {
         self
     }
 
-    /// How many resolved addresses are tried, in resolver order, within the
-    /// connect timeout. Defaults to 5.
+    /// How many resolved addresses are tried, within the connect timeout.
+    /// They are raced (Happy Eyeballs, RFC 8305): IPv6 and IPv4 take
+    /// turns, IPv6 first; the next address starts 250 ms after the one
+    /// before it, or at once when one fails; the first TCP connection wins
+    /// and the others are closed. Each address tried at once costs a
+    /// short-lived thread. Defaults to 5.
     pub fn max_addresses(mut self, count: usize) -> Self {
         if count == 0 {
             self.options
@@ -405,6 +409,21 @@ impl<S> Builder<S> {
             Ok(certs) => self.options.client_tls.extra_roots.extend(certs),
             Err(why) => self.options.invalid(why),
         }
+        self
+    }
+
+    /// Also trusts the platform's root certificates for `wss://` (the
+    /// system's trust store, read by rustls-native-certs; `SSL_CERT_FILE`
+    /// and `SSL_CERT_DIR` point it elsewhere), beside the webpki-roots
+    /// defaults and any [`root_certificate_pem`](Self::root_certificate_pem).
+    /// They are loaded once per process, at the first connect that asks for
+    /// them; a certificate or a file that cannot be loaded is logged as a
+    /// warning and skipped. Ignored with [`tls_config`](Self::tls_config)
+    /// and [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs).
+    /// Needs the `native-roots` cargo feature. Defaults to false.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots(mut self, on: bool) -> Self {
+        self.options.client_tls.native_roots = on;
         self
     }
 
