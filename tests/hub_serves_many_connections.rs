@@ -150,3 +150,16 @@ fn past_max_connections_clients_get_503_and_the_rest_are_served() {
     late.send_text("in").unwrap();
     assert_eq!(late.recv_timeout(WAIT).unwrap().as_text(), Some("in"));
 }
+
+#[test]
+fn a_connection_knows_the_path_and_query_it_asked_for() {
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/room?nick=ann", server.local_addr().unwrap());
+    let hub = Hub::new();
+    accept_all(server, &hub);
+    let _client = MessageWebSocket::connect(&url).unwrap();
+    match hub.recv_timeout(WAIT) {
+        Some(HubEvent::Opened(connection)) => assert_eq!(connection.path(), "/room?nick=ann"),
+        other => panic!("{other:?}"),
+    }
+}
