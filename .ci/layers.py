@@ -24,6 +24,8 @@ RANKS = {
     "message_socket": 40, "parts": 41, "stream": 42, "hub": 43,
     # 5 server
     "server": 50,
+    # 6 docs: the guide's pages (text and doctests; they link to every layer)
+    "guide": 60,
 }
 # The one kind of upward edge allowed: a builder's final call.
 ALLOWED = {("options", "server")}

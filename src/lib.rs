@@ -135,6 +135,9 @@ mod connect;
 mod deflate;
 mod engine;
 mod error;
+/// The guide: one page per topic (message mode, stream mode, the server,
+/// threads and blocking, errors, coming from Windows or from tungstenite).
+pub mod guide;
 mod hub;
 mod inbox;
 mod info;
