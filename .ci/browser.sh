@@ -15,5 +15,8 @@ chromium=${CHROMIUM:-/usr/bin/chromium}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# The browser_chat test runs the example's binary, which `cargo test --test`
+# does not build.
+cargo build --example browser_chat
 WSOCK_NODE_DIR=$(cd "$NODE_DIR" && pwd) WSOCK_CHROMIUM=$chromium \
   cargo test --test browser -- --ignored "$@"

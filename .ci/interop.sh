@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# wsock against peers nobody here wrote: runs tests/interop.rs and
-# tests/proxies.rs (ignored by default) with the peers of .ci/interop/ found through the environment.
+# wsock against peers nobody here wrote: runs tests/interop.rs,
+# tests/proxies.rs and the wscat test of tests/examples_run.rs that needs
+# Python websockets (ignored by default) with the peers of .ci/interop/
+# found through the environment.
 #
 # Usage: VENV=/path/to/venv NODE_DIR=/path/to/folder bash .ci/interop.sh [test name filter]
 #   VENV      a venv with websockets installed (.ci/interop/requirements.txt)
@@ -16,5 +18,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# tests/examples_run.rs runs the example's binary, which `cargo test --test`
+# does not build.
+cargo build --example wscat
 WSOCK_PYTHON=$VENV/bin/python WSOCK_NODE_DIR=$(cd "$NODE_DIR" && pwd) \
-  cargo test --test interop --test proxies -- --ignored "$@"
+  cargo test --test interop --test proxies --test examples_run -- --ignored "$@"

@@ -1,6 +1,6 @@
 //! The client half of `chat_server`: each line you type goes to the room,
-//! and everything the room says is printed. The nickname travels in the
-//! URL's query, which the server reads from `Connection::path`.
+//! and everything the room says is printed. The nickname travels as the
+//! URL's path, which the server reads from `Connection::path`.
 //!
 //! Run the server, then two of these in other terminals:
 //!
@@ -19,7 +19,7 @@ fn main() -> Result<(), wsock::Error> {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:9002/".into());
     let nick = args.next().unwrap_or_else(|| "guest".into());
-    let ws = MessageWebSocket::connect(&format!("{}?{nick}", url.trim_end_matches('?')))?;
+    let ws = MessageWebSocket::connect(&format!("{}/{nick}", url.trim_end_matches('/')))?;
     println!("connected as {nick}");
 
     // Typing and reading at once: a Sender handle on another thread.

@@ -2,9 +2,9 @@
 //! accepted into a `Hub`, and one thread relays each message to everyone
 //! with `Hub::broadcast`, which never waits for a slow member: a member
 //! whose send queue fills (it stopped reading) is closed with 1008, and the
-//! room goes on. The nickname is the query: `ws://127.0.0.1:9002/?ann`.
-//! Connect with any WebSocket client, e.g.
-//! `python -m websockets 'ws://127.0.0.1:9002/?ann'`.
+//! room goes on. The nickname is the path: `ws://127.0.0.1:9002/ann`.
+//! Connect with `chat_client` or any WebSocket client, e.g.
+//! `python -m websockets ws://127.0.0.1:9002/ann`.
 //!
 //! Run it with `cargo run --example chat_server [PORT]` (default 9002).
 use wsock::{Hub, HubEvent, Server, WhenFull};
@@ -15,7 +15,7 @@ fn main() -> Result<(), wsock::Error> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(9002);
     let server = Server::bind(("127.0.0.1", port))?;
-    println!("chat on ws://{}/?yourname", server.local_addr()?);
+    println!("chat on ws://{}/yourname", server.local_addr()?);
     // In a chat every message matters: a member too slow for them leaves.
     let hub = Hub::new().when_full(WhenFull::Close);
 
@@ -28,7 +28,7 @@ fn main() -> Result<(), wsock::Error> {
         }
     });
 
-    let nick = |c: &wsock::Connection| c.path().split_once('?').map_or("?", |(_, n)| n).to_owned();
+    let nick = |c: &wsock::Connection| c.path().trim_start_matches('/').to_owned();
     loop {
         match hub.recv() {
             HubEvent::Opened(who) => {

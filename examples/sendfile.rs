@@ -1,14 +1,18 @@
 //! Stream mode end to end: sends a file with `io::copy` into a
 //! `StreamWebSocket`; a wsock server on 127.0.0.1 writes what it reads to a
-//! new file. Prints bytes, seconds, MB/s and both files' checksums.
+//! new file. A progress bar (indicatif, on stderr when it is a terminal)
+//! follows the stream's own byte counter from another thread, so nothing
+//! wraps the stream. Prints bytes, seconds, MB/s and both files' checksums.
 //!
 //! Run it with `cargo run --release --example sendfile [FILE]`; without a
 //! FILE it sends 256 MiB of generated data.
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use wsock::{Server, StreamWebSocket};
 
 /// FNV-1a over a file: enough to see that both copies are the same.
@@ -61,8 +65,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let mut stream = StreamWebSocket::connect(&url)?;
+    let bar = ProgressBar::new(std::fs::metadata(&source)?.len()).with_style(
+        ProgressStyle::with_template(
+            "{wide_bar} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}",
+        )?,
+    );
+    // Another thread reads the counter ten times a second until `done` is dropped.
+    let (written, bar_at) = (stream.bytes_written_counter(), bar.clone());
+    let (done, stop) = mpsc::channel::<()>();
+    let ticker = std::thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stop.recv_timeout(Duration::from_millis(100))
+        {
+            bar_at.set_position(written.get());
+        }
+    });
     let sent = io::copy(&mut File::open(&source)?, &mut stream)?;
     stream.close(1000, "file sent")?;
+    drop(done);
+    ticker.join().expect("the progress thread panicked");
+    bar.finish_and_clear(); // the line below says it all
     let received = receiver.join().expect("the receiving thread panicked")?;
     let seconds = started.elapsed().as_secs_f64();
 

@@ -166,7 +166,7 @@ pub use parts::{MessageReader, MessageWriter};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use server::{Incoming, Request, Server, ShutdownHandle};
-pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
+pub use stream::{ByteCounter, StreamReader, StreamWebSocket, StreamWriter};
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
 

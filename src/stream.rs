@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -98,12 +99,14 @@ impl StreamWebSocket {
                 current: Bytes::new(),
                 end: None,
                 timeout: None,
+                read: Arc::default(),
             },
             writer: StreamWriter {
                 shared,
                 buffer: Vec::with_capacity(capacity),
                 capacity,
                 timeout: None,
+                written: Arc::default(),
             },
         }
     }
@@ -138,6 +141,41 @@ impl StreamWebSocket {
     /// The Information: addresses, subprotocol, traffic counters.
     pub fn info(&self) -> Info {
         self.writer.shared.info()
+    }
+
+    /// See [`StreamWriter::bytes_written`].
+    pub fn bytes_written(&self) -> u64 {
+        self.writer.bytes_written()
+    }
+
+    /// See [`StreamReader::bytes_read`].
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.bytes_read()
+    }
+
+    /// See [`StreamWriter::bytes_written_counter`] (a progress bar's).
+    pub fn bytes_written_counter(&self) -> ByteCounter {
+        self.writer.bytes_written_counter()
+    }
+
+    /// See [`StreamReader::bytes_read_counter`].
+    pub fn bytes_read_counter(&self) -> ByteCounter {
+        self.reader.bytes_read_counter()
+    }
+}
+
+/// A count of a stream half's payload bytes that another thread can read
+/// while the half works, e.g. for a progress bar: cheap to clone (it
+/// shares an `Arc`), `Send + Sync`, and it outlives the stream. From
+/// [`StreamWriter::bytes_written_counter`] and
+/// [`StreamReader::bytes_read_counter`].
+#[derive(Debug, Clone)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// The count at this moment.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -178,6 +216,8 @@ pub struct StreamReader {
     /// handshake (reads return 0); `Some(Some(e))` after a failure.
     end: Option<Option<Error>>,
     timeout: Option<Duration>,
+    /// Payload bytes returned by `read`.
+    read: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for StreamReader {
@@ -199,6 +239,20 @@ impl StreamReader {
         }
         self.timeout = timeout;
         Ok(())
+    }
+
+    /// Payload bytes that [`read`](Read::read) has returned so far (of
+    /// messages, not frames: for those see
+    /// [`Info::bytes_received`](crate::Info::bytes_received)).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// A handle on the [`bytes_read`](Self::bytes_read) counter for
+    /// another thread while this half reads; see
+    /// [`StreamWriter::bytes_written_counter`].
+    pub fn bytes_read_counter(&self) -> ByteCounter {
+        ByteCounter(Arc::clone(&self.read))
     }
 
     /// Waits for the next message; false at the end of the stream.
@@ -257,6 +311,7 @@ impl Read for StreamReader {
             // Frames come one by one: a large read also takes those that
             // have already arrived, without waiting for more.
             if n == buf.len() || !self.take_arrived() {
+                self.read.fetch_add(n as u64, Ordering::Relaxed);
                 return Ok(n);
             }
         }
@@ -308,6 +363,8 @@ pub struct StreamWriter {
     buffer: Vec<u8>,
     capacity: usize,
     timeout: Option<Duration>,
+    /// Payload bytes taken by `write`.
+    written: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for StreamWriter {
@@ -332,11 +389,54 @@ impl StreamWriter {
         Ok(())
     }
 
+    /// Payload bytes that [`write`](Write::write) has taken so far: what
+    /// the program wrote, not the frames on the wire (for those see
+    /// [`Info::bytes_sent`](crate::Info::bytes_sent)). Bytes still in the
+    /// write buffer are counted; [`flush`](Write::flush) sends them.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// A handle on the [`bytes_written`](Self::bytes_written) counter that
+    /// another thread can read while this half writes: a progress bar
+    /// needs no wrapper around the writer.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use wsock::{Server, StreamWebSocket};
+    ///
+    /// let server = Server::bind("127.0.0.1:0")?;
+    /// let url = format!("ws://{}/", server.local_addr()?);
+    /// let receiver = std::thread::spawn(move || -> std::io::Result<u64> {
+    ///     let mut stream = server.accept()?.accept_stream()?;
+    ///     stream.read_to_end(&mut Vec::new())?;
+    ///     Ok(stream.bytes_read())
+    /// });
+    /// let mut stream = StreamWebSocket::connect(&url)?;
+    /// let written = stream.bytes_written_counter();
+    /// let watcher = std::thread::spawn(move || written.get()); // any thread, any time
+    /// stream.write_all(&[0; 3 << 20])?;
+    /// assert!(watcher.join().unwrap() <= 3 << 20);
+    /// assert_eq!(stream.bytes_written(), 3 << 20);
+    /// stream.close(1000, "done")?;
+    /// assert_eq!(receiver.join().unwrap()?, 3 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bytes_written_counter(&self) -> ByteCounter {
+        ByteCounter(Arc::clone(&self.written))
+    }
+
     fn send(&self, data: &[u8]) -> io::Result<()> {
         let timeout = self.timeout.unwrap_or(self.shared.options.send_timeout);
         self.shared
             .send_data(false, data, timeout)
             .map_err(Error::into_io)
+    }
+
+    /// Counts `n` bytes as written; returns `n`.
+    fn took(&self, n: usize) -> usize {
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        n
     }
 
     /// Flushes, then performs the close handshake.
@@ -355,7 +455,7 @@ impl Write for StreamWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.buffer.len() + data.len() < self.capacity {
             self.buffer.extend_from_slice(data);
-            return Ok(data.len());
+            return Ok(self.took(data.len()));
         }
         if !self.buffer.is_empty() {
             // Fill the buffer up and send it: a message of the full size.
@@ -365,13 +465,13 @@ impl Write for StreamWriter {
                 .min(data.len());
             self.buffer.extend_from_slice(&data[..n]);
             self.flush()?;
-            return Ok(n);
+            return Ok(self.took(n));
         }
         // Writes of at least the buffer's size go out from the caller's
         // buffer, without a copy here.
         let n = data.len().min(MAX_CHUNK);
         self.send(&data[..n])?;
-        Ok(n)
+        Ok(self.took(n))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -395,5 +495,42 @@ impl Drop for StreamWriter {
             1000
         };
         let _ = self.shared.close(code, "", false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Server;
+
+    #[test]
+    fn the_byte_counters_count_payload_bytes_and_outlive_the_stream() {
+        let server = Server::bind("127.0.0.1:0").unwrap();
+        let url = format!("ws://{}/", server.local_addr().unwrap());
+        let (counter_tx, counter_rx) = mpsc::channel();
+        let receiver = std::thread::spawn(move || {
+            let (mut reader, _writer) = server.accept().unwrap().accept_stream().unwrap().split();
+            counter_tx.send(reader.bytes_read_counter()).unwrap();
+            let mut all = Vec::new();
+            reader.read_to_end(&mut all).unwrap();
+            assert_eq!(reader.bytes_read(), all.len() as u64);
+            all.len() as u64
+        });
+        let mut stream = StreamWebSocket::connect(&url).unwrap();
+        let written = stream.bytes_written_counter();
+        // Small writes (buffered) and large ones (sent straight away).
+        let mut total = 0u64;
+        for size in [1, 100, 300 << 10, 7, 3 << 20, 64 << 10] {
+            stream.write_all(&vec![b'x'; size]).unwrap();
+            total += size as u64;
+            assert_eq!(stream.bytes_written(), total);
+        }
+        assert_eq!(stream.bytes_read(), 0);
+        stream.close(1000, "done").unwrap();
+        drop(stream);
+        assert_eq!(receiver.join().unwrap(), total);
+        assert_eq!(written.get(), total);
+        let read = counter_rx.recv().unwrap();
+        assert_eq!(read.get(), total);
     }
 }

@@ -6,13 +6,17 @@
 //! text, 1,000 small messages and 4 MiB of binary, compressed both ways,
 //! and checks every echo.
 //!
+//! And the `browser_chat` example works in a browser: two pages chat
+//! through it.
+//!
 //! Needs Node with `playwright-core` in `WSOCK_NODE_DIR/node_modules` and a
 //! Chromium (`WSOCK_CHROMIUM`, default `/usr/bin/chromium`), so these tests
 //! are ignored by default; `.ci/browser.sh` runs them with `--ignored`.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
@@ -88,25 +92,66 @@ fn serve(builder: ServerBuilder) -> (String, mpsc::Receiver<(String, Option<Stri
     (url, seen)
 }
 
-/// What the page reported, as `browser.js` printed it.
-fn open_in_browser(url: &str) -> String {
+/// A child that is killed if the test ends first (a panic too).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Everything a child writes to `out`, once it closes it, on a channel.
+fn read_all(out: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(out).read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    rx
+}
+
+/// Runs a script of `.ci/interop/node` with these arguments and returns
+/// what it printed; it must exit 0 within 90 s (its own waits are shorter).
+fn node(script: &str, args: &[&str]) -> String {
     let node_dir =
         PathBuf::from(std::env::var("WSOCK_NODE_DIR").expect(
             "WSOCK_NODE_DIR: a folder with node_modules/playwright-core (see .ci/browser.sh)",
         ));
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/interop/node/browser.js");
-    let out = Command::new("node")
-        .arg(script)
-        .args([url, "20000"])
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".ci/interop/node")
+        .join(script);
+    let mut child = Command::new("node")
+        .arg(&script)
+        .args(args)
         .env("NODE_PATH", node_dir.join("node_modules"))
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(Running)
         .expect("node");
-    assert!(
-        out.status.success(),
-        "browser.js failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (out, err) = (
+        read_all(child.0.stdout.take().unwrap()),
+        read_all(child.0.stderr.take().unwrap()),
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    let limit = Duration::from_secs(90);
+    let out = out
+        .recv_timeout(limit)
+        .expect("node did not finish in time");
+    let err = err
+        .recv_timeout(limit)
+        .expect("node did not finish in time");
+    // Both pipes are closed: node is exiting.
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{} failed: {err}", script.display());
+    out.trim().to_owned()
+}
+
+/// What the page reported, as `browser.js` printed it.
+fn open_in_browser(url: &str) -> String {
+    node("browser.js", &[url, "20000"])
 }
 
 #[test]
@@ -141,4 +186,66 @@ fn a_page_of_an_origin_not_allowed_is_refused() {
         upgrades.try_recv().is_err(),
         "the refused upgrade reached incoming()"
     );
+}
+
+/// An example's binary beside the test binaries (target/<profile>/examples).
+fn example(name: &str) -> Command {
+    let mut path = std::env::current_exe().unwrap();
+    path.pop(); // the test binary
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    let exe = path.join("examples").join(name);
+    assert!(
+        exe.exists(),
+        "{} is not built (.ci/browser.sh builds it: cargo build --example {name})",
+        exe.display()
+    );
+    Command::new(exe)
+}
+
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/browser.sh"]
+fn two_browser_pages_chat_through_the_browser_chat_example() {
+    let mut chat = example("browser_chat")
+        .args(["--port", "0", "--exit-after", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let out = chat.0.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait = Duration::from_secs(20);
+    let first = lines
+        .recv_timeout(wait)
+        .expect("browser_chat printed no URL");
+    let url = first
+        .strip_prefix("open ")
+        .and_then(|rest| rest.strip_suffix(" in a browser"))
+        .unwrap_or_else(|| panic!("not the URL line: {first:?}"));
+
+    // Both pages see both joins, each other's line and their own, and the
+    // server's close once it has relayed 2 messages.
+    assert_eq!(
+        node("browser_chat.js", &[url, "20000"]),
+        concat!(
+            r#"{"ann":["ann joined","bob joined","ann: hello from ann","bob: hello from bob","(closed: 1001)"],"#,
+            r#""bob":["bob joined","ann: hello from ann","bob: hello from bob","(closed: 1001)"]}"#
+        )
+    );
+    assert_eq!(
+        lines.recv_timeout(wait).as_deref(),
+        Ok("relayed 2 messages")
+    );
+    // Its stdout closes: it exits by itself, and with success.
+    assert_eq!(
+        lines.recv_timeout(wait),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert!(chat.0.wait().unwrap().success());
 }
