@@ -311,7 +311,11 @@ impl Read for StreamReader {
             // Frames come one by one: a large read also takes those that
             // have already arrived, without waiting for more.
             if n == buf.len() || !self.take_arrived() {
-                self.read.fetch_add(n as u64, Ordering::Relaxed);
+                // One reader per half: no read-modify-write needed.
+                self.read.store(
+                    self.read.load(Ordering::Relaxed) + n as u64,
+                    Ordering::Relaxed,
+                );
                 return Ok(n);
             }
         }
@@ -435,7 +439,11 @@ impl StreamWriter {
 
     /// Counts `n` bytes as written; returns `n`.
     fn took(&self, n: usize) -> usize {
-        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        // One writer per half: no read-modify-write needed.
+        self.written.store(
+            self.written.load(Ordering::Relaxed) + n as u64,
+            Ordering::Relaxed,
+        );
         n
     }
 

@@ -239,11 +239,10 @@ impl Request {
     pub fn accept_into(mut self, hub: &Hub) -> Result<Connection> {
         let mut attached = None;
         // With its query, as Connection::path says.
-        let path = self
-            .http
-            .uri()
-            .path_and_query()
-            .map_or_else(|| self.path().to_owned(), |p| p.as_str().to_owned());
+        let path = match self.query() {
+            Some(query) => format!("{}?{query}", self.path()),
+            None => self.path().to_owned(),
+        };
         let upgraded = self.upgrade(|shared| {
             let (connection, sink) = hub.attach(shared, &path);
             attached = Some(connection);
