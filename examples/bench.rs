@@ -5,6 +5,7 @@
 //! cargo run --release --example bench -- --quick      # a ~30 s pass (fewer, shorter runs)
 //! cargo run --release --example bench -- --only echo  # one row kind (repeat or comma-separate)
 //! cargo run --release --example bench -- --runs 9     # more repetitions per figure
+//! cargo run --release --example bench -- --svg docs/bench.svg  # also chart the ratios
 //! ```
 //!
 //! Client and server always run in separate processes: the bench re-executes
@@ -275,6 +276,7 @@ fn main() -> Res<()> {
     let mut only: Vec<String> = Vec::new();
     let mut quick = false;
     let mut runs = None;
+    let mut svg: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -284,6 +286,7 @@ fn main() -> Res<()> {
                 only.extend(v.split(',').map(str::to_owned));
             }
             "--runs" => runs = Some(it.next().ok_or("--runs needs a number")?.parse()?),
+            "--svg" => svg = Some(it.next().ok_or("--svg needs a path")?.clone()),
             other => return Err(format!("unknown argument {other:?}; see the file header").into()),
         }
     }
@@ -376,6 +379,10 @@ fn main() -> Res<()> {
         }
     }
     print_report(&table, &notes, &plan, &loads, quick, started.elapsed());
+    if let Some(path) = svg {
+        write_svg(&path, &table, &plan, quick)?;
+        eprintln!("chart written to {path}");
+    }
     Ok(())
 }
 
@@ -3775,6 +3782,37 @@ fn figure(v: f64) -> String {
     }
 }
 
+/// The report's "Machine:" line (also the `--svg` chart's subtitle).
+fn machine_line(plan: &Plan) -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "Machine: {} cores, {}, Linux {kernel}; {}.",
+        core_count(),
+        cpu_model(),
+        if plan.pinned {
+            "client pinned to core 0, server to core 1 (1-core rows: both on core 0) with taskset"
+        } else {
+            "unpinned (no taskset, or fewer than 2 cores)"
+        }
+    )
+}
+
+/// `git describe --always --dirty` of this checkout, if git can say.
+fn checkout() -> Option<String> {
+    command_output(
+        "git",
+        &[
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "describe",
+            "--always",
+            "--dirty",
+        ],
+    )
+}
+
 fn print_report(
     table: &[Line],
     notes: &[String],
@@ -3834,19 +3872,7 @@ fn print_report(
         println!("{note}");
         println!();
     }
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into());
-    println!(
-        "Machine: {} cores, {}, Linux {kernel}; {}.",
-        core_count(),
-        cpu_model(),
-        if plan.pinned {
-            "client pinned to core 0, server to core 1 (1-core rows: both on core 0) with taskset"
-        } else {
-            "unpinned (no taskset, or fewer than 2 cores)"
-        }
-    );
+    println!("{}", machine_line(plan));
     let loads_text: Vec<String> = loads
         .iter()
         .map(|(row, busy)| format!("{row} {:.0}%", busy * 100.0))
@@ -3862,16 +3888,7 @@ fn print_report(
             ""
         }
     );
-    let git = command_output(
-        "git",
-        &[
-            "-C",
-            env!("CARGO_MANIFEST_DIR"),
-            "describe",
-            "--always",
-            "--dirty",
-        ],
-    );
+    let git = checkout();
     println!(
         "Versions: wsock {}{}, tungstenite {}, {}.",
         env!("CARGO_PKG_VERSION"),
@@ -3909,4 +3926,135 @@ fn print_report(
         "Command: cargo run --release --example bench{}",
         if quick { " -- --quick" } else { "" }
     );
+}
+
+// ---------------------------------------------------------------------------
+// Chart (`--svg PATH`)
+// ---------------------------------------------------------------------------
+
+/// Writes the table's ratios as an SVG chart for the README, as plain text
+/// (a plotting crate would be a large build for one small chart). One bar
+/// per line that has a reference (lines without one, NaN, are left out),
+/// drawn from the line at 1 to wsock / reference on a log-2 scale, so twice
+/// and half are as far from 1; green where wsock is better given
+/// `higher_is_better`, red where worse; the ratio at the bar's end, the
+/// row's name and reference at the left. The title gives the date, the
+/// checkout and the run kind, and the report's machine line. 800 px wide;
+/// a row is 32 px high, 13 px more for each line a long name wraps to.
+fn write_svg(path: &str, table: &[Line], plan: &Plan, quick: bool) -> Res<()> {
+    const WIDTH: f64 = 800.0;
+    const PLOT: (f64, f64) = (420.0, 785.0); // x range of the bars' area
+    const PAD: f64 = 34.0; // room for a ratio past either end of the scale
+    const NAME_CHARS: usize = 64; // per line of a row name, about 6.2 px each
+    const TOP: f64 = 84.0;
+    const COLOURS: [&str; 3] = ["#2e7d32", "#c62828", "#888"]; // better, worse, even
+    let rows: Vec<(&Line, f64)> = table
+        .iter()
+        .map(|l| (l, l.wsock / l.reference))
+        .filter(|(_, r)| r.is_finite() && *r > 0.0)
+        .collect();
+    // The scale: powers of 2 around every ratio, 1/2 to 2 at least and 1/4
+    // to 4 at most (so that ±10% still shows); bars past it are cut.
+    let logs = || rows.iter().map(|(_, r)| r.log2());
+    let lo = logs().fold(-1.0, f64::min).floor().max(-2.0);
+    let hi = logs().fold(1.0, f64::max).ceil().min(2.0);
+    let span = PLOT.1 - PLOT.0 - 2.0 * PAD;
+    let x = |ratio: f64| PLOT.0 + PAD + (ratio.log2().clamp(lo, hi) - lo) / (hi - lo) * span;
+    let (mut stripes, mut bars, mut y) = (String::new(), String::new(), TOP);
+    for (i, &(l, ratio)) in rows.iter().enumerate() {
+        let name = l.row.replace(" (higher is better)", "");
+        let mut texts = wrap(&name.replace(" (lower is better)", ""), NAME_CHARS);
+        let better = ["lower", "higher"][usize::from(l.higher_is_better)];
+        texts.push(format!("vs {}; {better} is better", l.reference_name));
+        let height = 13.0 * texts.len() as f64 + 6.0;
+        stripes += &svg_rect(0.0, y, WIDTH, height, ["#f1f3f5", "#fff"][i % 2]);
+        for (k, text) in texts.iter().enumerate() {
+            let class = if k + 1 == texts.len() { "ref" } else { "" };
+            let ty = y + 14.0 + 13.0 * k as f64;
+            bars += &svg_text(PLOT.0 - 10.0, ty, "end", class, text);
+        }
+        let good = (ratio > 1.0) == l.higher_is_better;
+        let even = (ratio - 1.0).abs() < 0.005; // printed as 1.00
+        let fill = COLOURS[if even { 2 } else { usize::from(!good) }];
+        let (x0, x1) = (x(1.0).min(x(ratio)), x(1.0).max(x(ratio)));
+        let mid = y + height / 2.0;
+        bars += &svg_rect(x0, mid - 7.0, (x1 - x0).max(1.5), 14.0, fill);
+        if ratio.log2() < lo || ratio.log2() > hi {
+            let cut = if ratio < 1.0 { x0 + 6.0 } else { x1 - 9.0 };
+            bars += &svg_rect(cut, mid - 7.0, 3.0, 14.0, "#fff");
+        }
+        let (tx, anchor) = [(x0 - 4.0, "end"), (x1 + 4.0, "start")][usize::from(ratio >= 1.0)];
+        bars += &svg_text(tx, mid + 4.0, anchor, "", &format!("{ratio:.2}"));
+        y += height;
+    }
+    let mut grid = String::new();
+    for k in lo as i32..=hi as i32 {
+        let gx = x(2f64.powi(k));
+        let (stroke, width) = if k == 0 { ("#222", 1.5) } else { ("#ccc", 1.0) };
+        grid += &format!(
+            "<line x1=\"{gx:.1}\" y1=\"{}\" x2=\"{gx:.1}\" y2=\"{y}\" stroke=\"{stroke}\" \
+             stroke-width=\"{width}\"/>\n",
+            TOP - 4.0
+        );
+        grid += &svg_text(gx, y + 14.0, "middle", "ref", &2f64.powi(k).to_string());
+    }
+    let date = command_output("date", &["+%Y-%m-%d"]).unwrap_or_default();
+    let checkout = checkout().map_or(String::new(), |g| format!(", checkout {g}"));
+    let kind = if quick { "--quick" } else { "full" };
+    let title = format!("wsock / reference, per row: {date}{checkout}, a {kind} run");
+    let mut head = svg_text(10.0, 20.0, "start", "title", &title);
+    for (k, text) in wrap(&machine_line(plan), 130).iter().enumerate() {
+        head += &svg_text(10.0, 36.0 + 13.0 * k as f64, "start", "small", text);
+    }
+    let ly = TOP - 16.0;
+    let legend = "log scale; each bar runs from 1 to wsock / reference (cut: off the scale)";
+    head += &svg_text(PLOT.0 - 10.0, ly, "end", "small", legend);
+    for (k, what) in ["wsock better", "wsock worse"].iter().enumerate() {
+        let lx = PLOT.0 + 100.0 * k as f64;
+        head += &svg_rect(lx, ly - 9.0, 10.0, 10.0, COLOURS[k]);
+        head += &svg_text(lx + 14.0, ly, "start", "small", what);
+    }
+    let height = y + 24.0;
+    let svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
+         viewBox=\"0 0 {WIDTH} {height}\">\n<style>text {{ font-family: sans-serif; \
+         font-size: 12px; fill: #222 }} .ref, .small {{ font-size: 10.5px; fill: #555 }} \
+         .title {{ font-size: 14px; font-weight: bold }}</style>\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n{head}{stripes}{grid}{bars}</svg>\n"
+    );
+    std::fs::write(path, svg).map_err(|e| format!("--svg {path}: {e}").into())
+}
+
+/// An SVG `<text>` line, with `&`, `<` and `>` in `content` escaped.
+fn svg_text(x: f64, y: f64, anchor: &str, class: &str, content: &str) -> String {
+    let content = content
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" class=\"{class}\">{content}</text>\n"
+    )
+}
+
+/// An SVG `<rect>`.
+fn svg_rect(x: f64, y: f64, width: f64, height: f64, fill: &str) -> String {
+    format!(
+        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" \
+         fill=\"{fill}\"/>\n"
+    )
+}
+
+/// `text` in lines of at most `width` characters (but for longer words),
+/// broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                *line = format!("{line} {word}")
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
 }
