@@ -94,8 +94,9 @@
 //!
 //! [`close`](MessageWebSocket::close) sends a close frame and waits for the
 //! peer's. Dropping a socket starts the same handshake (1000 from a client,
-//! 1001 from a server) without blocking. After the end, `recv` returns an
-//! [`Error`]: [`close_frame`](Error::close_frame) gives the peer's code and
+//! 1001 from a server) without blocking; a stream's writer first sends what
+//! it buffered (bounded by the send timeout), so no written byte is lost.
+//! After the end, `recv` returns an [`Error`]: [`close_frame`](Error::close_frame) gives the peer's code and
 //! reason after a close handshake (the Closed event), and is `None` after an
 //! abnormal end, whose [`status`](Error::status) says why.
 //!

@@ -295,6 +295,10 @@ impl MessageWebSocket {
     /// from "the end" by the result's shape, use
     /// [`recv_for`](Self::recv_for): `Ok(None)` is nothing yet, `Err` is
     /// always the end.
+    ///
+    /// Receiving is one thread at a time: while another thread is in
+    /// `recv` (or holds a [`MessageReader`](crate::MessageReader)), this
+    /// waits for it to finish first, which may be longer than `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
         match self.next(Wait::For(timeout))? {
             Some(m) => Ok(m),
@@ -335,7 +339,10 @@ impl MessageWebSocket {
     }
 
     /// Returns a message if one is already queued, `Ok(None)` if none is;
-    /// `Err` only when the connection has ended.
+    /// `Err` only when the connection has ended. Never blocks: while another
+    /// thread receives (in [`recv`](Self::recv), or holding a
+    /// [`MessageReader`](crate::MessageReader)), the messages are that
+    /// thread's and this returns `Ok(None)`.
     pub fn try_recv(&self) -> Result<Option<Message>> {
         self.next(Wait::No)
     }
@@ -384,7 +391,8 @@ impl MessageWebSocket {
     /// calling it again after a close handshake is `Ok`). Otherwise it
     /// returns the error that ended the connection: a peer that does not
     /// answer in time gives [`Status::Timeout`](crate::Status::Timeout) and
-    /// the connection is cut; a keepalive timeout or a reset meanwhile is
+    /// the connection is cut (then the reader thread reports the end at
+    /// once; `close` waits at most 2 s more for that); a keepalive timeout or a reset meanwhile is
     /// returned as it is. When it returns, the End event is queued: every
     /// receive call after it reports the end (after any messages that
     /// arrived before it).

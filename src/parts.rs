@@ -21,7 +21,15 @@ use crate::message_socket::{MessageWebSocket, Sender};
 
 impl MessageWebSocket {
     pub(crate) fn next(&self, wait: Wait) -> Result<Option<Message>> {
-        let mut events = crate::sync::lock(&self.events);
+        // Another thread receiving (in `recv`, or holding a MessageReader)
+        // takes what comes: `try_recv` has nothing, and never waits for it.
+        let mut events = match wait {
+            Wait::No => match crate::sync::try_lock(&self.events) {
+                Some(events) => events,
+                None => return Ok(None),
+            },
+            _ => crate::sync::lock(&self.events),
+        };
         let deadline = match wait {
             Wait::For(d) => Some(crate::time::Deadline::after(d)),
             _ => None,

@@ -12,6 +12,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Locks `m` if no one holds it, ignoring poisoning; `None` if it is held.
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Waits on `cv` at most until `deadline` (one slice of at most a day for
 /// `Never`), ignoring poisoning. Callers loop and re-check their condition.
 pub(crate) fn wait_until<'a, T>(

@@ -291,3 +291,27 @@ fn with_parts_on_a_message_that_came_whole_still_meets_max_message_size() {
     let (_server, sent) = sender.join().unwrap();
     sent.unwrap();
 }
+
+#[test]
+fn try_recv_never_waits_for_another_thread_reading_in_parts() {
+    let (client, server) = pair();
+    client.send_text("first").unwrap();
+    client.send_text("second").unwrap();
+    // This thread reads the first message in parts; meanwhile another
+    // thread's try_recv returns at once: the messages are this thread's.
+    let reader = server.recv_reader().unwrap();
+    let (done, returned) = mpsc::channel();
+    thread::scope(|s| {
+        s.spawn(|| {
+            done.send(server.try_recv().map_err(|e| e.status()))
+                .unwrap()
+        });
+        let got = returned.recv_timeout(WAIT);
+        drop(reader);
+        assert_eq!(got, Ok(Ok(None)), "try_recv waited for the reader");
+    });
+    assert_eq!(
+        server.recv_timeout(WAIT).unwrap(),
+        Message::Text("second".into())
+    );
+}
