@@ -160,7 +160,9 @@ impl Hub {
         self.taken(event)
     }
 
-    /// The next event, or `None` if none came within `timeout`.
+    /// The next event, or `None` if none came within `timeout`. Threads
+    /// receive one at a time: while another thread is in `recv`, this waits
+    /// for it to take its event first, which may be longer than `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<HubEvent> {
         let rx = crate::sync::lock(&self.inner.rx);
         let event = rx.recv_timeout(timeout).ok()?;
@@ -168,9 +170,10 @@ impl Hub {
         Some(self.taken(event))
     }
 
-    /// An event if one is queued.
+    /// An event if one is queued. Never blocks: while another thread is
+    /// receiving, the events are that thread's and this returns `None`.
     pub fn try_recv(&self) -> Option<HubEvent> {
-        let rx = crate::sync::lock(&self.inner.rx);
+        let rx = crate::sync::try_lock(&self.inner.rx)?;
         let event = rx.try_recv().ok()?;
         drop(rx);
         Some(self.taken(event))
