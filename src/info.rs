@@ -2,7 +2,7 @@
 //! behind them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The Information: read-only facts about a live socket.
@@ -77,4 +77,24 @@ pub(crate) struct Stats {
     pub messages_received: AtomicU64,
     /// The last keepalive round trip, in microseconds (0: none yet).
     pub rtt_micros: AtomicU64,
+}
+
+/// A count of a stream half's payload bytes that another thread can read
+/// while the half works, e.g. for a progress bar: cheap to clone (it
+/// shares an `Arc`), `Send + Sync`, and it outlives the stream. From
+/// [`StreamWriter::bytes_written_counter`](crate::StreamWriter::bytes_written_counter) and
+/// [`StreamReader::bytes_read_counter`](crate::StreamReader::bytes_read_counter).
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(std::sync::Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// The count at this moment.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+
+    /// Adds `n`, by the one thread that counts (no read-modify-write).
+    pub(crate) fn add(&self, n: usize) {
+        self.0.store(self.0.load(Relaxed) + n as u64, Relaxed);
+    }
 }

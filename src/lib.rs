@@ -158,7 +158,7 @@ mod transport;
 pub use deflate::Deflate;
 pub use error::{CloseFrame, Error, Result, Status};
 pub use hub::{broadcast, Connection, Hub, HubEvent, WhenFull};
-pub use info::{Info, TlsInfo};
+pub use info::{ByteCounter, Info, TlsInfo};
 pub use message::{Message, MessageKind, TrySendError};
 pub use message_socket::{MessageWebSocket, Messages, Sender};
 pub use options::{Builder, Connect, Reconnect, ServerBuilder};
@@ -167,7 +167,7 @@ pub use parts::{MessageReader, MessageWriter};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use server::{Incoming, Request, Server, ShutdownHandle};
-pub use stream::{ByteCounter, StreamReader, StreamWebSocket, StreamWriter};
+pub use stream::{StreamReader, StreamWebSocket, StreamWriter};
 /// The payload types of [`Message`] (re-exported from tungstenite).
 pub use tungstenite::{Bytes, Utf8Bytes};
 

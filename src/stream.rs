@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use tungstenite::Bytes;
 use crate::engine::{Engine, Event, Incoming};
 use crate::error::{Error, Result};
 use crate::inbox::{Inbox, Next, Wait};
-use crate::info::Info;
+use crate::info::{ByteCounter, Info};
 use crate::options::{Builder, Connect, Options};
 
 /// Largest binary message one `write` sends; bigger writes become several.
@@ -99,14 +98,14 @@ impl StreamWebSocket {
                 current: Bytes::new(),
                 end: None,
                 timeout: None,
-                read: Arc::default(),
+                read: ByteCounter::default(),
             },
             writer: StreamWriter {
                 shared,
                 buffer: Vec::with_capacity(capacity),
                 capacity,
                 timeout: None,
-                written: Arc::default(),
+                written: ByteCounter::default(),
             },
         }
     }
@@ -164,21 +163,6 @@ impl StreamWebSocket {
     }
 }
 
-/// A count of a stream half's payload bytes that another thread can read
-/// while the half works, e.g. for a progress bar: cheap to clone (it
-/// shares an `Arc`), `Send + Sync`, and it outlives the stream. From
-/// [`StreamWriter::bytes_written_counter`] and
-/// [`StreamReader::bytes_read_counter`].
-#[derive(Debug, Clone)]
-pub struct ByteCounter(Arc<AtomicU64>);
-
-impl ByteCounter {
-    /// The count at this moment.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 impl Read for StreamWebSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reader.read(buf)
@@ -217,7 +201,7 @@ pub struct StreamReader {
     end: Option<Option<Error>>,
     timeout: Option<Duration>,
     /// Payload bytes returned by `read`.
-    read: Arc<AtomicU64>,
+    read: ByteCounter,
 }
 
 impl fmt::Debug for StreamReader {
@@ -245,14 +229,14 @@ impl StreamReader {
     /// messages, not frames: for those see
     /// [`Info::bytes_received`](crate::Info::bytes_received)).
     pub fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
+        self.read.get()
     }
 
     /// A handle on the [`bytes_read`](Self::bytes_read) counter for
     /// another thread while this half reads; see
     /// [`StreamWriter::bytes_written_counter`].
     pub fn bytes_read_counter(&self) -> ByteCounter {
-        ByteCounter(Arc::clone(&self.read))
+        self.read.clone()
     }
 
     /// Waits for the next message; false at the end of the stream.
@@ -311,11 +295,7 @@ impl Read for StreamReader {
             // Frames come one by one: a large read also takes those that
             // have already arrived, without waiting for more.
             if n == buf.len() || !self.take_arrived() {
-                // One reader per half: no read-modify-write needed.
-                self.read.store(
-                    self.read.load(Ordering::Relaxed) + n as u64,
-                    Ordering::Relaxed,
-                );
+                self.read.add(n);
                 return Ok(n);
             }
         }
@@ -368,7 +348,7 @@ pub struct StreamWriter {
     capacity: usize,
     timeout: Option<Duration>,
     /// Payload bytes taken by `write`.
-    written: Arc<AtomicU64>,
+    written: ByteCounter,
 }
 
 impl fmt::Debug for StreamWriter {
@@ -398,7 +378,7 @@ impl StreamWriter {
     /// [`Info::bytes_sent`](crate::Info::bytes_sent)). Bytes still in the
     /// write buffer are counted; [`flush`](Write::flush) sends them.
     pub fn bytes_written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.written.get()
     }
 
     /// A handle on the [`bytes_written`](Self::bytes_written) counter that
@@ -427,7 +407,7 @@ impl StreamWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bytes_written_counter(&self) -> ByteCounter {
-        ByteCounter(Arc::clone(&self.written))
+        self.written.clone()
     }
 
     fn send(&self, data: &[u8]) -> io::Result<()> {
@@ -439,11 +419,7 @@ impl StreamWriter {
 
     /// Counts `n` bytes as written; returns `n`.
     fn took(&self, n: usize) -> usize {
-        // One writer per half: no read-modify-write needed.
-        self.written.store(
-            self.written.load(Ordering::Relaxed) + n as u64,
-            Ordering::Relaxed,
-        );
+        self.written.add(n);
         n
     }
 
