@@ -255,10 +255,24 @@ fn redirects_are_followed_within_the_limit() {
     let e = MessageWebSocket::connect(&format!("ws://{addr}/loop")).unwrap_err();
     assert_eq!(e.status(), Status::TooManyRedirects, "{e}");
     let e = MessageWebSocket::builder()
+        .max_redirects(1)
+        .connect(&format!("ws://{addr}/loop"))
+        .unwrap_err();
+    assert_eq!(e.status(), Status::TooManyRedirects, "{e}");
+}
+
+/// With `max_redirects(0)` a redirect is not followed: it is the answer,
+/// its code the status and its `Location` on the error.
+#[test]
+fn max_redirects_0_reports_the_redirect_itself() {
+    let addr = serve(Server::builder(), "", None);
+    let e = MessageWebSocket::builder()
         .max_redirects(0)
         .connect(&format!("ws://{addr}/old"))
         .unwrap_err();
-    assert_eq!(e.status(), Status::TooManyRedirects, "{e}");
+    assert_eq!(e.status(), Status::UnexpectedStatusCode(302), "{e}");
+    assert_eq!(e.header("location"), Some("/new"), "{e}");
+    assert!(e.to_string().contains("302"), "{e}");
 }
 
 #[test]

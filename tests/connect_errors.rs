@@ -118,6 +118,75 @@ fn a_rejected_request_is_unexpected_status_code() {
     );
 }
 
+/// A refusal with no `Content-Length` (not chunked) whose server keeps
+/// the connection open: its body is what came before a short pause, not
+/// what came within the whole connect budget.
+#[test]
+fn a_refusal_of_unsaid_length_on_an_open_connection_does_not_take_the_budget() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (done_tx, done) = mpsc::channel::<()>();
+    let http = thread::spawn(move || {
+        let (mut tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        read_http_head(&mut tcp).expect("reading the request");
+        tcp.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nno entry")
+            .unwrap();
+        // Open until the client has its error.
+        let _ = done.recv_timeout(WAIT);
+    });
+    let budget = Duration::from_secs(8);
+    let started = Instant::now();
+    let e = connect_error(&url, budget);
+    let took = started.elapsed();
+    done_tx.send(()).unwrap();
+    http.join().unwrap();
+    assert_eq!(e.status(), Status::UnexpectedStatusCode(403), "{e}");
+    assert!(e.to_string().contains("no entry"), "the body: {e}");
+    assert!(took < budget / 2, "waited {took:?} of a {budget:?} budget");
+}
+
+/// The headers wsock writes itself cannot be added: `connect` says which
+/// and why, before any connection.
+#[test]
+fn handshake_headers_are_refused_at_build_time() {
+    for name in [
+        "Host",
+        "upgrade",
+        "Connection",
+        "Sec-WebSocket-Key",
+        "sec-websocket-version",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+    ] {
+        // Nothing listens on port 1: a refusal there would mean it tried.
+        let e = MessageWebSocket::builder()
+            .header(name, "x")
+            .connect("ws://127.0.0.1:1/")
+            .expect_err(name);
+        assert_eq!(e.status(), Status::InvalidArgument, "{name}: {e}");
+        assert!(e.to_string().contains(name), "{name}: {e}");
+    }
+    let e = MessageWebSocket::builder()
+        .header("Sec-WebSocket-Protocol", "chat")
+        .connect("ws://127.0.0.1:1/")
+        .unwrap_err();
+    assert!(e.to_string().contains("protocols()"), "{e}");
+    // Others still go.
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let requests = serve(server);
+    let client = connect_in_thread(
+        MessageWebSocket::builder().header("X-Upgrade-Note", "fine"),
+        url,
+    );
+    let request = next_request(&requests);
+    assert_eq!(request.header("x-upgrade-note"), Some("fine"));
+    let _ws = request.accept_message().unwrap();
+    client.recv_timeout(WAIT).unwrap().unwrap();
+}
+
 #[test]
 fn an_http_url_is_invalid() {
     let e = MessageWebSocket::connect("http://127.0.0.1:1/").unwrap_err();

@@ -5,7 +5,9 @@
 //! `max_addresses` of them), which ends when its connect returns: at once
 //! for the losers, which are shut down when the race is decided.
 //!
-//! The order ([`interleave`]): IPv6 and IPv4 take turns, IPv6 first, each
+//! The order ([`interleave`]): IPv6 and IPv4 take turns, starting with the
+//! family of the resolver's first address (which ranks by the system's
+//! preferences: RFC 6724, `/etc/gai.conf`), each
 //! family in the resolver's order. The next address starts [`STAGGER`]
 //! after the attempt before it began, or at once when an attempt fails; the
 //! first connection wins.
@@ -36,14 +38,15 @@ const ATTEMPT_STACK: usize = 128 << 10;
 /// milliseconds) and has the next one started with no time left.
 const BACKSTOP: Duration = Duration::from_secs(1);
 
-/// `addrs` with IPv6 and IPv4 taking turns, IPv6 first, each family in the
-/// order given (RFC 8305, section 4).
+/// `addrs` with IPv6 and IPv4 taking turns, the family of the first
+/// address first, each family in the order given (RFC 8305, section 4).
 pub(super) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    let (v6, v4): (Vec<_>, Vec<_>) = addrs.into_iter().partition(SocketAddr::is_ipv6);
-    let mut out = Vec::with_capacity(v6.len() + v4.len());
-    let (mut v6, mut v4) = (v6.into_iter(), v4.into_iter());
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (same, other): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(same.len() + other.len());
+    let (mut same, mut other) = (same.into_iter(), other.into_iter());
     loop {
-        match (v6.next(), v4.next()) {
+        match (same.next(), other.next()) {
             (None, None) => return out,
             (a, b) => out.extend(a.into_iter().chain(b)),
         }

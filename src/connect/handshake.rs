@@ -16,6 +16,9 @@ use super::*;
 const MAX_HEAD: usize = 16 << 10;
 /// The most of a refusal's body kept for the error.
 const MAX_BODY: usize = 64 << 10;
+/// How long a refusal's body of unsaid length (no `Content-Length`, not
+/// chunked) may pause before what came so far is taken as all of it.
+const BODY_IDLE: Duration = Duration::from_millis(200);
 const MAX_HEADERS: usize = 124;
 
 /// An HTTP answer's head.
@@ -89,9 +92,15 @@ pub(super) fn upgrade(
                 tail,
             })
         }
-        301 | 302 | 303 | 307 | 308 if head.header("Location").is_some() => Ok(Answer::Redirect(
-            head.header("Location").unwrap_or_default().to_owned(),
-        )),
+        // With max_redirects(0) a redirect is an answer like any other:
+        // its status, with the Location header on the error.
+        301 | 302 | 303 | 307 | 308
+            if options.max_redirects > 0 && head.header("Location").is_some() =>
+        {
+            Ok(Answer::Redirect(
+                head.header("Location").unwrap_or_default().to_owned(),
+            ))
+        }
         code => {
             let body = read_body(transport, &head, buf.split_off(used), deadline);
             Err(Error::UnexpectedStatus {
@@ -126,15 +135,8 @@ fn request(
             options.protocols.join(", ")
         ));
     }
-    let has_header = |name: &str| {
-        options
-            .headers
-            .0
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
-    // A program that sets the header itself negotiates by itself.
-    if let (Some(deflate), false) = (&options.compression, has_header("sec-websocket-extensions")) {
+    // The builder refuses user headers of these names (`Builder::header`).
+    if let Some(deflate) = &options.compression {
         out.push_str(&format!(
             "Sec-WebSocket-Extensions: {}\r\n",
             deflate.offer()
@@ -305,7 +307,10 @@ fn check_upgrade(
 }
 
 /// Reads (bounded by [`MAX_BODY`] and the deadline) the body of a refusal:
-/// by its `Content-Length`, chunked, or up to the close.
+/// as far as its `Content-Length` says, to its last chunk, or (with
+/// neither) up to the close, but no longer than [`BODY_IDLE`] without a
+/// byte: a server that keeps the connection open after a body of unsaid
+/// length does not hold the connect for its whole budget.
 fn read_body(transport: &Transport, head: &Head, mut body: Vec<u8>, deadline: Deadline) -> Vec<u8> {
     let length = head
         .header("Content-Length")
@@ -313,13 +318,25 @@ fn read_body(transport: &Transport, head: &Head, mut body: Vec<u8>, deadline: De
     let chunked = head
         .header("Transfer-Encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let wanted = length.unwrap_or(MAX_BODY).min(MAX_BODY);
+    let until_close = length.is_none() && !chunked;
+    let no_body = matches!(head.code, 100..=199 | 204 | 304);
+    let wanted = if no_body {
+        0
+    } else {
+        length.unwrap_or(MAX_BODY).min(MAX_BODY)
+    };
+    let slice = if until_close {
+        BODY_IDLE
+    } else {
+        HANDSHAKE_SLICE
+    };
     let mut chunk = [0u8; 4096];
     while body.len() < wanted && !(chunked && dechunk(&body).is_some()) && !deadline.has_passed() {
-        let _ = transport.set_read_timeout(Some(deadline.slice(HANDSHAKE_SLICE).max(MIN_WAIT)));
+        let _ = transport.set_read_timeout(Some(deadline.slice(slice).max(MIN_WAIT)));
         match transport.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => body.extend_from_slice(&chunk[..n]),
+            Err(e) if until_close && crate::transport::is_timeout(&e) => break,
             Err(e)
                 if crate::transport::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,

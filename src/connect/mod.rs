@@ -8,6 +8,8 @@
 mod eyeballs;
 mod handshake;
 mod proxy;
+#[cfg(feature = "tls")]
+mod relay;
 mod socks;
 
 use std::io;
@@ -138,8 +140,8 @@ pub(crate) fn connect(
     // Secret headers (Authorization, Cookie) go to the first host only.
     let mut other_host = false;
     let mut via = proxy::choose(&target, &options)?;
-    let (transport, head, negotiated, tail) = loop {
-        let transport = open(&target, via.as_ref(), &options, deadline)?;
+    let (transport, relay, head, negotiated, tail) = loop {
+        let (transport, relay) = open(&target, via.as_ref(), &options, deadline)?;
         let answer = handshake::upgrade(
             &transport,
             &target,
@@ -153,10 +155,10 @@ pub(crate) fn connect(
                 head,
                 negotiated,
                 tail,
-            } => break (transport, head, negotiated, tail),
+            } => break (transport, relay, head, negotiated, tail),
             Answer::Redirect(location) => location,
         };
-        drop(transport);
+        drop((transport, relay));
         redirects += 1;
         let next = redirect_target(&target, &location, redirects, &options)?;
         // Credentials go to the host they were given for, or come anew.
@@ -182,7 +184,8 @@ pub(crate) fn connect(
         target.shown,
         negotiated,
         |_| Sink::Socket(tx),
-        None,
+        // An https proxy's relay ends with the reader thread.
+        relay.map(|r| Box::new(r) as Box<dyn Send>),
     )?;
     shared.set_client_facts(head.headers, via.map(|p| p.shown));
     Ok((shared, rx))
@@ -236,15 +239,16 @@ fn redirect_target(
 }
 
 /// Resolves, connects (through `proxy`, if one) and (for `wss://`) does
-/// the TLS handshake.
+/// the TLS handshake; with an `https://` proxy, the relay behind the
+/// connection too (dropping it ends the connection).
 fn open(
     target: &Target,
     proxy: Option<&proxy::Proxy>,
     options: &Options,
     deadline: Deadline,
-) -> Result<Transport> {
+) -> Result<(Transport, Option<proxy::Relay>)> {
     let shown = &target.shown;
-    let tcp = match proxy {
+    let (tcp, relay) = match proxy {
         Some(p) => proxy::tunnel(p, target, options, deadline)?,
         None => {
             let addrs = resolve(
@@ -254,16 +258,18 @@ fn open(
                 options,
                 deadline,
             )?;
-            connect_tcp(&addrs, deadline, shown, options.connect_timeout)?
+            let tcp = connect_tcp(&addrs, deadline, shown, options.connect_timeout)?;
+            (tcp, None)
         }
     };
     tcp.set_nodelay(options.no_delay)
         .map_err(|e| Error::io(shown, "setting TCP_NODELAY", e))?;
-    if target.secure {
-        secure(tcp, &target.host, options, deadline, shown)
+    let transport = if target.secure {
+        secure(tcp, &target.host, options, deadline, shown)?
     } else {
-        Transport::plain(tcp).map_err(|e| Error::io(shown, "preparing the socket", e))
-    }
+        Transport::plain(tcp).map_err(|e| Error::io(shown, "preparing the socket", e))?
+    };
+    Ok((transport, relay))
 }
 
 /// The addresses of `host` (at most `max`, IPv6 and IPv4 taking turns), or

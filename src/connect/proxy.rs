@@ -1,7 +1,8 @@
 //! Proxies: which one (the `proxy` option, or the conventional environment
 //! with `no_proxy`), and the tunnel through it: HTTP `CONNECT` (RFC 9110
-//! 9.3.6) or SOCKS5 (RFC 1928, with the user and password of RFC 1929),
-//! inside the connect budget.
+//! 9.3.6), in the clear or inside TLS to the proxy (`https://`, relayed:
+//! `relay.rs`), or SOCKS5 (RFC 1928, with the user and password of RFC
+//! 1929), inside the connect budget.
 //!
 //! The SOCKS5 exchange (`socks.rs`) is written here rather than taken from
 //! the `socks` crate: that crate connects with its own blocking calls and
@@ -31,12 +32,14 @@ pub(crate) struct Proxy {
 pub(crate) enum Kind {
     /// HTTP `CONNECT`.
     Http,
+    /// HTTP `CONNECT` inside TLS to the proxy.
+    Https,
     /// SOCKS5; `remote_dns`: the proxy resolves the name (`socks5h://`).
     Socks5 { remote_dns: bool },
 }
 
-/// Parses a proxy URL (`http://`, `socks5://`, `socks5h://`; a bare
-/// `host:port` is `http://`).
+/// Parses a proxy URL (`http://`, `https://`, `socks5://`, `socks5h://`;
+/// a bare `host:port` is `http://`).
 pub(crate) fn parse(raw: &str) -> Result<Proxy> {
     let with_scheme = if raw.contains("://") {
         raw.to_owned()
@@ -47,21 +50,21 @@ pub(crate) fn parse(raw: &str) -> Result<Proxy> {
         Error::InvalidArgument(format!("proxy {}: {reason}", redact_raw(&with_scheme)))
     };
     let url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
-    let (kind, default_port) = match url.scheme() {
-        "http" => (Kind::Http, 80),
-        "socks5" => (Kind::Socks5 { remote_dns: false }, 1080),
-        "socks5h" => (Kind::Socks5 { remote_dns: true }, 1080),
-        "https" => {
-            return Err(invalid(
-                "https:// proxies (TLS to the proxy) are not supported yet; use http://",
-            ))
-        }
-        other => {
-            return Err(invalid(&format!(
-                "the scheme {other}: is not http, socks5 or socks5h"
-            )))
-        }
-    };
+    let (kind, default_port) =
+        match url.scheme() {
+            "http" => (Kind::Http, 80),
+            "socks5" => (Kind::Socks5 { remote_dns: false }, 1080),
+            "socks5h" => (Kind::Socks5 { remote_dns: true }, 1080),
+            "https" if cfg!(feature = "tls") => (Kind::Https, 443),
+            "https" => return Err(invalid(
+                "an https:// proxy needs TLS: build wsock with its `tls` feature (on by default)",
+            )),
+            other => {
+                return Err(invalid(&format!(
+                    "the scheme {other}: is not http, https, socks5 or socks5h"
+                )))
+            }
+        };
     let host = match url.host() {
         Some(url::Host::Domain(d)) => d.to_owned(),
         Some(url::Host::Ipv4(a)) => a.to_string(),
@@ -157,13 +160,21 @@ pub(crate) fn bypassed(list: &str, host: &str, port: u16) -> bool {
         })
 }
 
-/// Opens a TCP connection to `target` through `proxy`, within the budget.
+/// The relay behind an `https://` proxy's tunnel (none without TLS).
+#[cfg(feature = "tls")]
+pub(crate) use super::relay::Relay;
+#[cfg(not(feature = "tls"))]
+pub(crate) enum Relay {}
+
+/// Opens a TCP connection to `target` through `proxy`, within the budget;
+/// for an `https://` proxy, the engine's end of a loopback pair and the
+/// relay behind it.
 pub(crate) fn tunnel(
     proxy: &Proxy,
     target: &Target,
     options: &Options,
     deadline: Deadline,
-) -> Result<TcpStream> {
+) -> Result<(TcpStream, Option<Relay>)> {
     let unreachable = |e: Error| Error::Connect {
         url: target.shown.clone(),
         status: if e.status() == Status::Timeout {
@@ -174,46 +185,109 @@ pub(crate) fn tunnel(
         detail: format!("cannot reach the proxy {}: {e}", proxy.shown),
         source: None,
     };
-    let addrs = resolve(
-        &proxy.host,
-        proxy.port,
-        options.max_addresses,
-        options,
-        deadline,
-    )
-    .map_err(unreachable)?;
-    let tcp = connect_tcp(&addrs, deadline, &proxy.shown, options.connect_timeout)
+    let open = || {
+        let addrs = resolve(
+            &proxy.host,
+            proxy.port,
+            options.max_addresses,
+            options,
+            deadline,
+        )
         .map_err(unreachable)?;
-    tcp.set_nodelay(options.no_delay)
-        .map_err(|e| Error::io(&proxy.shown, "setting TCP_NODELAY", e))?;
-    match proxy.kind {
-        Kind::Http => http_connect(&tcp, proxy, target, options, deadline).map_err(|e| {
-            // A proxy that cannot open the tunnel may just hang up.
-            match e.status() {
-                Status::ConnectionReset | Status::ConnectionAborted => Error::Handshake {
-                    peer: proxy.shown.clone(),
-                    status: Status::CannotConnectToProxy,
-                    reason: format!(
-                        "the proxy closed the connection instead of answering CONNECT {}:{}",
-                        target.host, target.port
-                    ),
-                },
-                _ => e,
-            }
-        })?,
-        Kind::Socks5 { remote_dns } => {
-            socks::connect(&tcp, proxy, target, remote_dns, options, deadline)?
+        let tcp = connect_tcp(&addrs, deadline, &proxy.shown, options.connect_timeout)
+            .map_err(unreachable)?;
+        tcp.set_nodelay(options.no_delay)
+            .map_err(|e| Error::io(&proxy.shown, "setting TCP_NODELAY", e))?;
+        Ok(tcp)
+    };
+    let tcp = match proxy.kind {
+        Kind::Http => {
+            let tcp = open()?;
+            http_connect(&Pipe::Tcp(&tcp), proxy, target, options, deadline)?;
+            tcp
         }
-    }
+        Kind::Https => return https_tunnel(open()?, proxy, target, options, deadline),
+        Kind::Socks5 { remote_dns } => {
+            socks::tunnel(proxy, target, remote_dns, options, deadline, &open)?
+        }
+    };
     // Short slices again for what follows (the TLS handshake checks the
     // budget between them), as `connect_tcp` leaves a socket.
     slice_timeouts(&tcp, deadline);
-    Ok(tcp)
+    Ok((tcp, None))
 }
 
-/// `CONNECT host:port`, answered 2xx.
+/// TLS to the proxy, `CONNECT` inside it, and the relay to a loopback pair.
+#[cfg(feature = "tls")]
+fn https_tunnel(
+    tcp: TcpStream,
+    proxy: &Proxy,
+    target: &Target,
+    options: &Options,
+    deadline: Deadline,
+) -> Result<(TcpStream, Option<Relay>)> {
+    let tls = super::relay::tls_to_proxy(tcp, proxy, options, deadline)?;
+    http_connect(&Pipe::Tls(&tls), proxy, target, options, deadline)?;
+    let (tcp, relay) = super::relay::start(tls, &proxy.shown, options, deadline)?;
+    slice_timeouts(&tcp, deadline);
+    Ok((tcp, Some(relay)))
+}
+
+#[cfg(not(feature = "tls"))]
+fn https_tunnel(
+    _: TcpStream,
+    _: &Proxy,
+    _: &Target,
+    _: &Options,
+    _: Deadline,
+) -> Result<(TcpStream, Option<Relay>)> {
+    unreachable!("parse refuses https:// proxies without the tls feature")
+}
+
+/// Where `CONNECT` goes: the TCP connection to the proxy, or TLS inside it.
+enum Pipe<'a> {
+    Tcp(&'a TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(&'a Transport),
+}
+
+impl Pipe<'_> {
+    fn write(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        proxy: &Proxy,
+        options: &Options,
+    ) -> Result<()> {
+        match self {
+            Pipe::Tcp(tcp) => write_by(tcp, bytes, deadline, proxy, options),
+            #[cfg(feature = "tls")]
+            Pipe::Tls(tls) => tls.write_all_by(bytes, deadline).map_err(|e| {
+                handshake::io_or_timeout(&proxy.shown, "talking to the proxy", e, options)
+            }),
+        }
+    }
+
+    fn read(&self, buf: &mut [u8], wait: Duration) -> io::Result<usize> {
+        match self {
+            Pipe::Tcp(tcp) => {
+                tcp.set_read_timeout(Some(wait))?;
+                let mut reader = *tcp;
+                reader.read(buf)
+            }
+            #[cfg(feature = "tls")]
+            Pipe::Tls(tls) => {
+                tls.set_read_timeout(Some(wait))?;
+                tls.read(buf)
+            }
+        }
+    }
+}
+
+/// `CONNECT host:port`, answered 2xx; a proxy that hangs up instead is
+/// [`Status::CannotConnectToProxy`].
 fn http_connect(
-    tcp: &TcpStream,
+    pipe: &Pipe,
     proxy: &Proxy,
     target: &Target,
     options: &Options,
@@ -224,22 +298,31 @@ fn http_connect(
     } else {
         format!("{}:{}", target.host, target.port)
     };
+    // A proxy that cannot open the tunnel may just hang up.
+    let hung_up = |e: Error| match e.status() {
+        Status::ConnectionReset | Status::ConnectionAborted => Error::Handshake {
+            peer: proxy.shown.clone(),
+            status: Status::CannotConnectToProxy,
+            reason: format!(
+                "the proxy closed the connection instead of answering CONNECT {authority}"
+            ),
+        },
+        _ => e,
+    };
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(c) = &proxy.credentials {
         request.push_str(&format!("Proxy-Authorization: {}\r\n", basic(c)));
     }
     request.push_str("\r\n");
-    write_by(tcp, request.as_bytes(), deadline, proxy, options)?;
-    let mut reader = tcp;
+    pipe.write(request.as_bytes(), deadline, proxy, options)
+        .map_err(hung_up)?;
     let (head, buf, used): (Head, Vec<u8>, usize) = read_head_with(
-        &mut |buf: &mut [u8], wait: Duration| {
-            reader.set_read_timeout(Some(wait))?;
-            reader.read(buf)
-        },
+        &mut |buf: &mut [u8], wait: Duration| pipe.read(buf, wait),
         &proxy.shown,
         options,
         deadline,
-    )?;
+    )
+    .map_err(hung_up)?;
     if (200..300).contains(&head.code) {
         if buf.len() > used {
             return Err(Error::Handshake {
@@ -250,6 +333,8 @@ fn http_connect(
         }
         return Ok(());
     }
+    // The body is what came with the head: a tunnel's refusal is not
+    // waited on for more.
     let body = String::from_utf8_lossy(&buf[used..]).into_owned();
     Err(Error::UnexpectedStatus {
         url: proxy.shown.clone(),

@@ -1,5 +1,6 @@
 //! SOCKS5 (RFC 1928) with a user and password (RFC 1929): the greeting,
 //! the authentication and the CONNECT, over a TCP connection to the proxy,
+//! to each of the target's addresses in turn when they are resolved here,
 //! within the connect budget. Run by the connecting thread.
 
 use std::net::IpAddr;
@@ -42,25 +43,111 @@ impl Exchange<'_> {
     }
 }
 
-/// The SOCKS5 greeting, authentication and CONNECT to `target`; the name
-/// is resolved by the proxy if `remote_dns` (`socks5h://`), else here.
-pub(super) fn connect(
-    tcp: &TcpStream,
+/// Where the proxy is asked to connect: an address, or the target's name
+/// (`socks5h://`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Address {
+    Ip(IpAddr),
+    Name,
+}
+
+/// A tunnel to `target` through the SOCKS5 `proxy`, a connection to it
+/// opened by `open`. The name is resolved by the proxy if `remote_dns`
+/// (`socks5h://`); else here, and each of its addresses (at most
+/// `max_addresses`, IPv6 and IPv4 taking turns) is tried in order until
+/// the proxy connects to one, each on a new connection to the proxy (a
+/// SOCKS5 proxy hangs up after a failure), all within the budget.
+pub(super) fn tunnel(
     proxy: &Proxy,
     target: &Target,
     remote_dns: bool,
     options: &Options,
     deadline: Deadline,
-) -> Result<()> {
-    let x = Exchange {
-        tcp,
-        proxy,
-        options,
-        deadline,
+    open: &dyn Fn() -> Result<TcpStream>,
+) -> Result<TcpStream> {
+    let addresses = match target.host.parse::<IpAddr>() {
+        Ok(ip) => vec![Address::Ip(ip)],
+        Err(_) if remote_dns => vec![Address::Name],
+        Err(_) => resolve(
+            &target.host,
+            target.port,
+            options.max_addresses,
+            options,
+            deadline,
+        )?
+        .iter()
+        .map(|a| Address::Ip(a.ip()))
+        .collect(),
     };
-    greet(&x)?;
+    through(proxy, target, &addresses, options, deadline, open)
+}
+
+/// [`tunnel`] to each of `addresses` in turn.
+pub(super) fn through(
+    proxy: &Proxy,
+    target: &Target,
+    addresses: &[Address],
+    options: &Options,
+    deadline: Deadline,
+    open: &dyn Fn() -> Result<TcpStream>,
+) -> Result<TcpStream> {
+    let mut failures = Vec::new();
+    for &address in addresses {
+        if !failures.is_empty() && deadline.has_passed() {
+            break;
+        }
+        let tcp = open()?;
+        let x = Exchange {
+            tcp: &tcp,
+            proxy,
+            options,
+            deadline,
+        };
+        match connect(&x, target, address)? {
+            0 => return Ok(tcp),
+            code => {
+                log::debug!(
+                    "the SOCKS5 proxy {} could not connect to {address:?} for {}: {} (code {code})",
+                    proxy.shown,
+                    target.shown,
+                    failure(code)
+                );
+                failures.push((address, code));
+            }
+        }
+    }
+    let what = |code: u8| format!("{} (code {code})", failure(code));
+    let reason = match failures.as_slice() {
+        [(_, code)] => format!(
+            "the SOCKS5 proxy could not connect to {}: {}",
+            target.shown,
+            what(*code)
+        ),
+        all => format!(
+            "the SOCKS5 proxy could not connect to {} at any of the addresses tried: {}",
+            target.shown,
+            all.iter()
+                .map(|(a, code)| match a {
+                    Address::Ip(ip) => format!("{ip}: {}", what(*code)),
+                    Address::Name => what(*code),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err(Error::Handshake {
+        peer: proxy.shown.clone(),
+        status: Status::CannotConnectToProxy,
+        reason,
+    })
+}
+
+/// The SOCKS5 greeting, authentication and CONNECT to `address`: the
+/// proxy's reply code (0: connected).
+fn connect(x: &Exchange, target: &Target, address: Address) -> Result<u8> {
+    greet(x)?;
     let mut request = vec![5, 1, 0];
-    push_address(&x, &mut request, target, remote_dns)?;
+    push_address(&mut request, target, address)?;
     request.extend_from_slice(&target.port.to_be_bytes());
     x.send(&request)?;
     let reply = x.receive(4)?;
@@ -71,15 +158,7 @@ pub(super) fn connect(
         ));
     }
     if reply[1] != 0 {
-        return Err(x.refused(
-            Status::CannotConnectToProxy,
-            format!(
-                "the SOCKS5 proxy could not connect to {}: {} (code {})",
-                target.shown,
-                failure(reply[1]),
-                reply[1]
-            ),
-        ));
+        return Ok(reply[1]);
     }
     // The address the proxy bound, which we do not need.
     let rest = match reply[3] {
@@ -94,7 +173,7 @@ pub(super) fn connect(
         }
     };
     x.receive(rest)?;
-    Ok(())
+    Ok(0)
 }
 
 /// Offers the methods we can do and authenticates as the proxy chose.
@@ -156,10 +235,9 @@ fn authenticate(x: &Exchange, c: &Credentials) -> Result<()> {
 }
 
 /// The target's address as SOCKS5 writes it: an IP, or the name.
-fn push_address(x: &Exchange, out: &mut Vec<u8>, target: &Target, remote_dns: bool) -> Result<()> {
-    let ip = match target.host.parse::<IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) if remote_dns => {
+fn push_address(out: &mut Vec<u8>, target: &Target, address: Address) -> Result<()> {
+    match address {
+        Address::Name => {
             let name = target.host.as_bytes();
             if name.len() > 255 {
                 return Err(Error::InvalidArgument(
@@ -169,16 +247,12 @@ fn push_address(x: &Exchange, out: &mut Vec<u8>, target: &Target, remote_dns: bo
             out.push(3);
             out.push(name.len() as u8);
             out.extend_from_slice(name);
-            return Ok(());
         }
-        Err(_) => resolve(&target.host, target.port, 1, x.options, x.deadline)?[0].ip(),
-    };
-    match ip {
-        IpAddr::V4(a) => {
+        Address::Ip(IpAddr::V4(a)) => {
             out.push(1);
             out.extend_from_slice(&a.octets());
         }
-        IpAddr::V6(a) => {
+        Address::Ip(IpAddr::V6(a)) => {
             out.push(4);
             out.extend_from_slice(&a.octets());
         }

@@ -91,12 +91,16 @@ fn bad_urls_say_what_is_wrong() {
 }
 
 #[test]
-fn ipv6_and_ipv4_take_turns_ipv6_first() {
+fn ipv6_and_ipv4_take_turns_the_resolvers_first_family_first() {
     let v4 = |last: u8| SocketAddr::from(([192, 0, 2, last], 80));
     let v6 = |last: u16| SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, last], 80));
     assert_eq!(
         interleave(vec![v4(1), v4(2), v6(1), v4(3), v6(2)]),
-        vec![v6(1), v4(1), v6(2), v4(2), v4(3)]
+        vec![v4(1), v6(1), v4(2), v6(2), v4(3)]
+    );
+    assert_eq!(
+        interleave(vec![v6(1), v4(1), v4(2), v6(2)]),
+        vec![v6(1), v4(1), v6(2), v4(2)]
     );
     assert_eq!(interleave(vec![v4(2), v4(1)]), vec![v4(2), v4(1)]);
     assert_eq!(
@@ -117,7 +121,18 @@ fn ipv6_and_ipv4_take_turns_ipv6_first() {
         |_, _| Ok(found),
     )
     .unwrap();
-    assert_eq!(addrs, vec![v6(1), v4(1), v6(2)]);
+    assert_eq!(addrs, vec![v4(1), v6(1), v4(2)]);
+    // One address: the resolver's first, as before the racing.
+    let one = resolve_with(
+        "both.test",
+        80,
+        1,
+        Deadline::after(budget),
+        budget,
+        move |_, _| Ok(vec![v4(1), v6(1)]),
+    )
+    .unwrap();
+    assert_eq!(one, vec![v4(1)]);
 }
 
 /// A loopback address whose connects hang, with what keeps it so: a
@@ -254,4 +269,99 @@ fn silent_addresses_time_out_within_the_budget() {
         race.attempts
     );
     join_within(race.threads, "a silent attempt after the budget");
+}
+
+/// A SOCKS5 proxy stand-in on 127.0.0.1: answers each connection's
+/// CONNECT with the next of `codes` (after `0`, it sends "tunnel") and
+/// hands over each address it was asked for.
+fn fake_socks(codes: Vec<u8>) -> (u16, mpsc::Receiver<Vec<u8>>, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (seen_tx, seen) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        for code in codes {
+            let (mut tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(WAIT)).unwrap();
+            let mut greeting = [0u8; 3];
+            tcp.read_exact(&mut greeting).unwrap();
+            tcp.write_all(&[5, 0]).unwrap();
+            let mut head = [0u8; 4];
+            tcp.read_exact(&mut head).unwrap();
+            let mut address = vec![0u8; if head[3] == 4 { 16 } else { 4 }];
+            let mut port = [0u8; 2];
+            tcp.read_exact(&mut address).unwrap();
+            tcp.read_exact(&mut port).unwrap();
+            seen_tx.send(address).unwrap();
+            tcp.write_all(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+            if code == 0 {
+                tcp.write_all(b"tunnel").unwrap();
+            }
+        }
+    });
+    (port, seen, thread)
+}
+
+#[test]
+fn socks5_tries_each_address_resolved_here_in_turn() {
+    use super::socks::{through, Address};
+    use std::io::Read;
+    let target = parse_url("ws://multi.test:9/").unwrap();
+    let options = Options::default();
+    let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+    let addresses = [
+        Address::Ip(v6),
+        Address::Ip([192, 0, 2, 1].into()),
+        Address::Ip([192, 0, 2, 2].into()),
+    ];
+    let octets = |a: &Address| match a {
+        Address::Ip(std::net::IpAddr::V4(a)) => a.octets().to_vec(),
+        Address::Ip(std::net::IpAddr::V6(a)) => a.octets().to_vec(),
+        Address::Name => unreachable!(),
+    };
+
+    // Unreachable, refused, then connected: the third connection is the tunnel.
+    let (port, seen, fake) = fake_socks(vec![4, 5, 0]);
+    let proxy = proxy::parse(&format!("socks5://127.0.0.1:{port}")).unwrap();
+    let open = || {
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::io("the proxy", "connecting", e))
+    };
+    let mut tcp = through(
+        &proxy,
+        &target,
+        &addresses,
+        &options,
+        Deadline::after(WAIT),
+        &open,
+    )
+    .unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = [0u8; 6];
+    tcp.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"tunnel");
+    join_within(vec![fake], "the SOCKS5 stand-in");
+    let asked: Vec<Vec<u8>> = seen.try_iter().collect();
+    assert_eq!(asked, addresses.iter().map(octets).collect::<Vec<_>>());
+
+    // All refused: the error names each address and what became of it.
+    let (port, seen, fake) = fake_socks(vec![4, 5]);
+    let proxy = proxy::parse(&format!("socks5://127.0.0.1:{port}")).unwrap();
+    let open = || {
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::io("the proxy", "connecting", e))
+    };
+    let e = through(
+        &proxy,
+        &target,
+        &addresses[..2],
+        &options,
+        Deadline::after(WAIT),
+        &open,
+    )
+    .unwrap_err();
+    join_within(vec![fake], "the SOCKS5 stand-in");
+    assert_eq!(seen.try_iter().count(), 2);
+    assert_eq!(e.status(), Status::CannotConnectToProxy, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("2001:db8::1: host unreachable"), "{text}");
+    assert!(text.contains("192.0.2.1: connection refused"), "{text}");
 }

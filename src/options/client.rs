@@ -27,9 +27,10 @@ impl<S> Builder<S> {
     }
 
     /// The proxy to connect through: `http://[user:password@]host:port`
-    /// (HTTP `CONNECT`), `socks5://` (the name resolved here) or
-    /// `socks5h://` (resolved by the proxy), with Basic or SOCKS5
-    /// credentials from the URL; `None` for no proxy. By default the
+    /// (HTTP `CONNECT`), `https://` (HTTP `CONNECT` inside TLS to the
+    /// proxy), `socks5://` (the name resolved here) or `socks5h://`
+    /// (resolved by the proxy), with Basic or SOCKS5 credentials from the
+    /// URL; `None` for no proxy. By default the
     /// conventional environment decides, as curl and Python websockets
     /// read it: `wss_proxy`/`https_proxy` for `wss://`, `ws_proxy`/
     /// `http_proxy` for `ws://`, then `all_proxy` (lower case, then upper
@@ -40,6 +41,19 @@ impl<S> Builder<S> {
     /// used. A proxy's refusal has a status that says it was the proxy
     /// ([`ProxyAuthenticationRequired`](crate::Status::ProxyAuthenticationRequired),
     /// [`CannotConnectToProxy`](crate::Status::CannotConnectToProxy)).
+    ///
+    /// An `https://` proxy's certificate is checked as a `wss://`
+    /// server's is, with the same settings (the roots, including
+    /// [`root_certificate_pem`](Self::root_certificate_pem), a client
+    /// certificate), for the proxy's host name. Such a connection costs two
+    /// more threads (`wsock-relay-in` and `wsock-relay-out`, which end
+    /// with it) and one more copy of every byte: the engine runs over one
+    /// end of a loopback TCP pair and the relay carries the bytes between
+    /// the other end and the TLS to the proxy (so a `wss://` target's TLS
+    /// runs inside the proxy's). [`Info::peer_addr`](crate::Info::peer_addr)
+    /// and `local_addr` are then the loopback pair's; [`Info::proxy`](crate::Info::proxy)
+    /// names the proxy and [`Info::tls`](crate::Info::tls) is the
+    /// target's TLS (`None` for `ws://`), not the proxy's.
     ///
     /// ```no_run
     /// let ws = wsock::MessageWebSocket::builder()
@@ -56,14 +70,37 @@ impl<S> Builder<S> {
     }
 
     /// How many redirects (301, 302, 303, 307, 308) of the upgrade request
-    /// are followed, within the connect timeout; 0 follows none. A redirect
-    /// from `wss://` to `ws://` is refused
+    /// are followed, within the connect timeout. One more than `count` is
+    /// [`Status::TooManyRedirects`](crate::Status::TooManyRedirects); with
+    /// 0, none is followed and a redirect is an answer like any other:
+    /// [`Error::UnexpectedStatus`](crate::Error::UnexpectedStatus) with
+    /// its code ([`Status::UnexpectedStatusCode`](crate::Status::UnexpectedStatusCode)`(302)`)
+    /// and its `Location` in [`Error::header`](crate::Error::header). A
+    /// redirect from `wss://` to `ws://` is refused
     /// ([`Status::HttpsToHttpOnRedirection`](crate::Status::HttpsToHttpOnRedirection)).
     /// Defaults to 3.
     pub fn max_redirects(mut self, count: usize) -> Self {
         self.options.max_redirects = count;
         self
     }
+}
+
+/// For a header of the opening handshake, which wsock writes itself: the
+/// setting that writes it, if any (`Some("")` for none).
+pub(super) fn handshake_header(name: &str) -> Option<&'static str> {
+    const OWN: [(&str, &str); 8] = [
+        ("host", " (from the URL)"),
+        ("upgrade", ""),
+        ("connection", ""),
+        ("sec-websocket-key", ""),
+        ("sec-websocket-version", ""),
+        ("sec-websocket-accept", ""),
+        ("sec-websocket-extensions", " (set compression() instead)"),
+        ("sec-websocket-protocol", " (set protocols() instead)"),
+    ];
+    OWN.iter()
+        .find(|(own, _)| name.eq_ignore_ascii_case(own))
+        .map(|(_, why)| *why)
 }
 
 /// What the `proxy` option says.

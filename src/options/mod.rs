@@ -351,7 +351,7 @@ impl<S> Builder<S> {
 
     /// How many resolved addresses are tried, within the connect timeout.
     /// They are raced (Happy Eyeballs, RFC 8305): IPv6 and IPv4 take
-    /// turns, IPv6 first; the next address starts 250 ms after the one
+    /// turns, the resolver's first family first; the next address starts 250 ms after the one
     /// before it, or at once when one fails; the first TCP connection wins
     /// and the others are closed. Each address tried at once costs a
     /// short-lived thread. Defaults to 5.
@@ -384,12 +384,22 @@ impl<S> Builder<S> {
     }
 
     /// Adds a header to the upgrade request (for example `Authorization`).
-    /// Defaults to none.
+    /// Defaults to none. The headers wsock writes itself are refused
+    /// (`connect` then fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument)):
+    /// `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-Key`,
+    /// `-Version`, `-Accept`, `-Extensions` (set by
+    /// [`compression`](Self::compression)) and `-Protocol` (set by
+    /// [`protocols`](Self::protocols)).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let (name, value) = (name.into(), value.into());
         if !is_token(&name) {
             self.options
                 .invalid(format!("header name {name:?} is not an HTTP token"));
+        }
+        if let Some(why) = client::handshake_header(&name) {
+            self.options.invalid(format!(
+                "header {name:?}: wsock writes it itself{why}, so it cannot be added"
+            ));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
             self.options
