@@ -17,6 +17,8 @@ use std::time::Duration;
 #[cfg(feature = "tls")]
 use std::time::Instant;
 
+use bytes::BytesMut;
+
 use crate::info::TlsInfo;
 use crate::time::Deadline;
 
@@ -156,13 +158,37 @@ impl Transport {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return self.read_tls(tls, buf);
+            let want = buf.len();
+            return self.read_tls(tls, want, |plaintext| plaintext.read(buf));
         }
         (&self.tcp).read(buf)
     }
 
+    /// [`read`](Self::read) onto the end of `buf` (emptied first), at most
+    /// `max` bytes. Over TLS the plaintext is appended as rustls holds it,
+    /// without first zero-filling room for it.
+    pub(crate) fn read_into(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        buf.clear();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.read_tls(tls, max, |plaintext| append_plaintext(plaintext, buf, max));
+        }
+        buf.resize(max, 0);
+        let n = (&self.tcp).read(buf)?;
+        buf.truncate(n);
+        Ok(n)
+    }
+
+    /// Reads plaintext with `take`, which takes what rustls holds (`Ok(0)`
+    /// at the peer's close_notify, `WouldBlock` if it holds none), reading
+    /// and feeding ciphertext (about `want` bytes a read) until there is some.
     #[cfg(feature = "tls")]
-    fn read_tls(&self, tls: &Tls, buf: &mut [u8]) -> io::Result<usize> {
+    fn read_tls(
+        &self,
+        tls: &Tls,
+        want: usize,
+        mut take: impl FnMut(&mut rustls::Reader<'_>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let mut incoming = lock(&tls.incoming);
         // A record that trickles in must not hold the caller past its
         // read timeout: the timeout bounds the whole call.
@@ -170,7 +196,7 @@ impl Transport {
         loop {
             {
                 let mut conn = lock(&tls.conn);
-                match conn.reader().read(buf) {
+                match take(&mut conn.reader()) {
                     Ok(n) => return Ok(n), // 0: the peer's close_notify
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     // rustls' own text for this points to its manual; say what happened.
@@ -204,7 +230,7 @@ impl Transport {
                 }
                 Some(_) => {}
             }
-            let want = buf.len().clamp(4096, 64 << 10);
+            let want = want.clamp(4096, 64 << 10);
             if incoming.bytes.len() < want {
                 incoming.bytes.resize(want, 0);
             }
@@ -224,15 +250,27 @@ impl Transport {
     /// the socket: as they are, or sealed into TLS records (with any records
     /// rustls has queued itself, such as alerts). Called only by the holder
     /// of the engine's `wire` lock, which keeps records in order.
-    pub(crate) fn seal(&self, plain: &mut Vec<u8>, wire: &mut Vec<u8>) {
+    ///
+    /// Over TLS, while `wire` is empty (nothing sealed earlier waits), the
+    /// records go straight to the socket as far as it takes them without
+    /// blocking, rather than through a copy in `wire`. Returns how many
+    /// bytes went straight to the socket.
+    pub(crate) fn seal(&self, plain: &mut Vec<u8>, wire: &mut Vec<u8>) -> usize {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let mut conn = lock(&tls.conn);
+            let mut written = 0;
             // A few records at a time: rustls allocates each record it
             // seals and frees it once written out, and a quarter MiB of
             // them freed at once made glibc give the memory back and fault
             // it in again on every piece (a fresh process sent 30% slower).
             let mut records_out = |conn: &mut rustls::Connection| {
+                while wire.is_empty() && conn.wants_write() {
+                    match conn.write_tls(&mut NonBlocking(&self.tcp)) {
+                        Ok(n) if n > 0 => written += n,
+                        _ => break, // the socket is full (or failed: the next write says)
+                    }
+                }
                 while conn.wants_write() {
                     if conn.write_tls(wire).is_err() {
                         break;
@@ -246,13 +284,14 @@ impl Transport {
             }
             records_out(&mut conn); // rustls's own, with no plaintext
             plain.clear();
-            return;
+            return written;
         }
         if wire.is_empty() {
             std::mem::swap(plain, wire);
         } else {
             wire.append(plain);
         }
+        0
     }
 
     /// True for a TLS connection.
@@ -365,6 +404,65 @@ fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Deadline) -> io::Re
         }
     }
     Ok(())
+}
+
+/// The socket as a writer that never blocks (`WouldBlock` when it has no
+/// room): TLS records written from rustls's buffers without a copy.
+#[cfg(feature = "tls")]
+struct NonBlocking<'a>(&'a TcpStream);
+
+#[cfg(feature = "tls")]
+impl Write for NonBlocking<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+            socket2::SockRef::from(self.0).send_vectored_with_flags(bufs, flags)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            // Elsewhere the records go through `wire`, as before.
+            let _ = bufs;
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends what `plaintext` holds to `buf`, at most `max` bytes in all:
+/// [`read_into`](Transport::read_into)'s taking, chunk by chunk, with no
+/// buffer zero-filled for it.
+#[cfg(feature = "tls")]
+fn append_plaintext(
+    plaintext: &mut rustls::Reader<'_>,
+    buf: &mut BytesMut,
+    max: usize,
+) -> io::Result<usize> {
+    use std::io::BufRead;
+    loop {
+        let chunk = match plaintext.fill_buf() {
+            Ok(chunk) => chunk,
+            // What was taken first; the end or the error comes next time.
+            Err(_) if !buf.is_empty() => return Ok(buf.len()),
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(buf.len()); // 0: the peer's close_notify
+        }
+        let n = chunk.len().min(max - buf.len());
+        buf.extend_from_slice(&chunk[..n]);
+        plaintext.consume(n);
+        if buf.len() == max {
+            return Ok(max);
+        }
+    }
 }
 
 /// The pipe during the opening handshake: blocking plaintext reads and

@@ -160,11 +160,9 @@ impl Engine {
         if as_reader {
             self.wait_for_queue_room();
         }
-        // Room for this read (a new allocation once messages of earlier
+        // Into the read buffer (a new allocation once messages of earlier
         // reads still hold the old one).
-        state.buf.clear();
-        state.buf.resize(state.read_size, 0);
-        let n = match self.transport.read(&mut state.buf) {
+        let n = match self.transport.read_into(&mut state.buf, state.read_size) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
             Err(e)

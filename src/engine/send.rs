@@ -147,10 +147,15 @@ impl Engine {
         wire.written = 0;
         encode_frame(&mut wire.plain, opcode, payload, mask);
         let Unsent { plain, pending, .. } = &mut *wire;
-        self.transport.seal(plain, pending);
-        let mut result = self.write_wire(&wire.pending, None).map(|n| {
-            wire.written = n.unwrap_or(0);
-        });
+        let direct = self.transport.seal(plain, pending);
+        self.count_sent(direct);
+        // (TLS records may all have gone straight to the socket.)
+        let mut result = match wire.pending.is_empty() {
+            true => Ok(()),
+            false => self.write_wire(&wire.pending, None).map(|n| {
+                wire.written = n.unwrap_or(0);
+            }),
+        };
         if result.is_ok() && wire.written < wire.pending.len() {
             // The rest, blocking, within the send timeout from now.
             let deadline = (Deadline::after(timeout), timeout);

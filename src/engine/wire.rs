@@ -189,7 +189,8 @@ impl Engine {
                 }
                 // Sealing (TLS encryption) happens outside the outbox lock.
                 let Unsent { plain, pending, .. } = wire;
-                self.transport.seal(plain, pending);
+                let direct = self.transport.seal(plain, pending);
+                self.count_sent(direct);
                 if wire.pending.is_empty() {
                     self.all_written(wire);
                     return Ok(true);
@@ -206,6 +207,13 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Counts bytes put on the socket. Called only by the holder of `wire`,
+    /// the one writer of this count: no read-modify-write needed.
+    pub(super) fn count_sent(&self, n: usize) {
+        let sent = &self.stats.bytes_sent;
+        sent.store(sent.load(Relaxed) + n as u64, Relaxed);
     }
 
     /// Writes some of `bytes` (wire bytes) to the socket: `Some(n)` with
@@ -236,10 +244,7 @@ impl Engine {
                     return Err(self.fail(Error::io(&self.peer, "sending", e)));
                 }
                 Ok(n) => {
-                    // Only the holder of `wire` writes this count: no
-                    // read-modify-write needed.
-                    let sent = &self.stats.bytes_sent;
-                    sent.store(sent.load(Relaxed) + n as u64, Relaxed);
+                    self.count_sent(n);
                     if let Some((d, budget)) = deadline {
                         if n < bytes.len() && d.has_passed() {
                             return Err(self.fail(Error::Timeout {
