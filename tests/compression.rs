@@ -40,15 +40,7 @@ fn json(lines: usize) -> String {
 
 /// Bytes that deflate cannot shrink.
 fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    support::noise(len, 0x2545_f491_4f6c_dd1d)
 }
 
 fn echo_each(from: &MessageWebSocket, to: &MessageWebSocket, messages: &[Message]) {

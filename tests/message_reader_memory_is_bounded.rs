@@ -4,6 +4,8 @@
 //! queue limit, not by the message (and `max_message_size` does not apply).
 //! Its own test binary, so no other test's memory counts.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::thread;
 
@@ -27,15 +29,7 @@ fn fill(frame: &mut [u8], block: &[u8], i: usize) {
 }
 
 fn block() -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..FRAME)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    support::noise(FRAME, 0x9E37_79B9_7F4A_7C15)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Barrier};
@@ -203,28 +203,11 @@ fn a_message_in_1000_parts_among_800_whole_ones_arrives_whole_and_in_order() {
     );
 }
 
-/// One frame from a server (unmasked): (fin, opcode, payload).
+/// One frame from a server (unmasked, no RSV bit): (fin, opcode, payload).
 fn read_frame(tcp: &mut TcpStream) -> io::Result<(bool, u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    tcp.read_exact(&mut head)?;
-    assert_eq!(head[0] & 0x70, 0, "RSV bits set without compression");
-    assert_eq!(head[1] & 0x80, 0, "a masked frame from the server");
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            tcp.read_exact(&mut b)?;
-            u64::from(u16::from_be_bytes(b))
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            tcp.read_exact(&mut b)?;
-            u64::from_be_bytes(b)
-        }
-        n => u64::from(n),
-    };
-    let mut payload = vec![0u8; len as usize];
-    tcp.read_exact(&mut payload)?;
-    Ok((head[0] & 0x80 != 0, head[0] & 0x0f, payload))
+    let (first, opcode, payload) = support::read_frame_head(tcp)?;
+    assert_eq!(first & 0x70, 0, "RSV bits set without compression");
+    Ok((first & 0x80 != 0, opcode, payload))
 }
 
 #[test]

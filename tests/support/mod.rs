@@ -208,6 +208,13 @@ pub fn read_close(tcp: &mut TcpStream) -> (u16, String) {
 
 /// Reads one frame (masked or not) and returns its opcode and payload.
 pub fn read_frame(tcp: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
+    read_frame_head(tcp).map(|(_, opcode, payload)| (opcode, payload))
+}
+
+/// Reads one frame (masked or not) and returns its first byte (FIN, RSV
+/// bits, opcode), its opcode and its payload.
+#[allow(dead_code)] // not every test binary uses it
+pub fn read_frame_head(tcp: &mut TcpStream) -> io::Result<(u8, u8, Vec<u8>)> {
     let mut head = [0u8; 2];
     tcp.read_exact(&mut head)?;
     let opcode = head[0] & 0x0f;
@@ -233,5 +240,19 @@ pub fn read_frame(tcp: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
     for (i, b) in payload.iter_mut().enumerate() {
         *b ^= key[i % 4];
     }
-    Ok((opcode, payload))
+    Ok((head[0], opcode, payload))
+}
+
+/// Bytes that deflate cannot shrink (xorshift, from `seed`).
+#[allow(dead_code)] // not every test binary uses it
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
