@@ -26,7 +26,8 @@ impl MessageWebSocket {
         let mut events = match wait {
             Wait::No => match crate::sync::try_lock(&self.events) {
                 Some(events) => events,
-                None => return Ok(None),
+                // The end, once seen, is every call's answer.
+                None => return self.ended.get().map_or(Ok(None), |e| Err(e.clone())),
             },
             _ => crate::sync::lock(&self.events),
         };

@@ -479,3 +479,37 @@ fn the_context_carries_on_after_a_connection_was_idle() {
         text.len()
     );
 }
+
+#[test]
+fn a_connection_idle_after_a_message_that_paused_decoding_is_not_timed_out() {
+    // One message in two frames, in one write: the first inflates to 2 MiB,
+    // past what one decoding pass takes (so the pass pauses between the
+    // frames), the second (empty) ends it. Then nothing is under way, and
+    // an idle connection is never a receive timeout.
+    let server = Server::builder()
+        .receive_timeout(Duration::from_secs(1))
+        .ping_interval(None)
+        .max_message_size(8 << 20)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let accepted = thread::spawn(move || server.accept().unwrap().accept_message().unwrap());
+    let (mut tcp, _) = raw_client_with(addr, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    let ws = accepted.join().unwrap();
+    let mut wire = rsv1(masked(false, 0x2, &deflated(&vec![0u8; 2 << 20])));
+    wire.extend_from_slice(&masked(true, 0x0, &[]));
+    tcp.write_all(&wire).unwrap();
+    assert_eq!(ws.recv_timeout(WAIT).unwrap().len(), 2 << 20);
+    // Idle for longer than the receive timeout (a bounded wait): nothing
+    // comes, and the connection lives on.
+    let quiet = ws.recv_for(Duration::from_millis(2500));
+    assert!(
+        matches!(quiet, Ok(None)),
+        "the idle connection failed: {quiet:?}"
+    );
+    tcp.write_all(&masked(true, 0x1, b"still here")).unwrap();
+    assert_eq!(
+        ws.recv_timeout(WAIT).unwrap(),
+        Message::Text("still here".into())
+    );
+}

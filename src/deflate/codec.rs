@@ -242,6 +242,8 @@ impl Compressor {
     /// message starts afresh.
     pub(crate) fn abandon(&mut self) {
         (self.held, self.started) = (false, false);
+        // The peer may not have all of what the history holds.
+        self.history.clear();
         if let Some(zlib) = &mut self.zlib {
             zlib.reset();
         }

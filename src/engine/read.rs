@@ -142,9 +142,7 @@ impl Engine {
             let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
             let decoded = self.decode_bytes(&mut state.decoder, &mut tail, false, &mut state.batch);
             keep_the_rest(&mut tail, &decoded.0, &mut state.tail);
-            if state.decoder.mid_message() {
-                state.message_started.get_or_insert_with(Instant::now);
-            }
+            self.note_message_under_way(state);
             return match decoded {
                 (Decoded::NeedMore, _) => Step::More,
                 (decoded, peer_close) => Step::Over(decoded, peer_close),
@@ -188,15 +186,22 @@ impl Engine {
         }
         self.peer_is_alive(state);
         let (decoded, peer_close) = self.decode(state, n);
-        if state.decoder.mid_message() {
-            state.message_started.get_or_insert_with(Instant::now);
-        } else {
-            state.message_started = None;
-        }
+        self.note_message_under_way(state);
         adapt_read_size(&mut state.read_size, n);
         match decoded {
             Decoded::NeedMore => Step::More,
             decoded => Step::Over(decoded, peer_close),
+        }
+    }
+
+    /// The receive timeout runs from a message's first byte until the
+    /// decoder is no longer in the middle of one (after every pass: one
+    /// that finished a paused pass's message too).
+    fn note_message_under_way(&self, state: &mut ReadState) {
+        if state.decoder.mid_message() {
+            state.message_started.get_or_insert_with(Instant::now);
+        } else {
+            state.message_started = None;
         }
     }
 
