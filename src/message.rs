@@ -74,6 +74,7 @@ impl Message {
 
     /// A text (`text`) or binary message from its payload; `None` if the
     /// text is not UTF-8.
+    #[inline]
     pub(crate) fn from_payload(text: bool, payload: Bytes) -> Option<Message> {
         Some(if text {
             Message::Text(Utf8Bytes::try_from(payload).ok()?)

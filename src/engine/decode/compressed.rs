@@ -16,6 +16,7 @@ const RSV1: u8 = 0x40;
 /// The most compressed bytes a message (or frame) may have under `limit`
 /// inflated bytes: deflate's worst case grows data by a little (stored
 /// blocks), so `compressed` lengths get that much room.
+#[inline]
 pub(super) fn room(limit: usize, compressed: bool) -> u64 {
     let limit = limit as u64;
     if compressed {
@@ -43,6 +44,7 @@ impl Decoder {
     /// The reserved bits of a frame header: whether it opens a compressed
     /// message (RSV1, only where permessage-deflate was agreed, and only on
     /// a message's first frame); RSV2 and RSV3 are never used.
+    #[inline]
     pub(super) fn check_rsv(&self, h: &Header) -> Result<bool, Violation> {
         let compressed = h.rsv & RSV1 != 0;
         if h.rsv & !RSV1 != 0 {

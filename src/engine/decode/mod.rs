@@ -493,6 +493,7 @@ fn close_frame(payload: &[u8]) -> Result<CloseFrame, Violation> {
 }
 
 /// A whole message from its unmasked payload.
+#[inline]
 fn whole(text: bool, payload: Bytes) -> Result<Message, Violation> {
     Message::from_payload(text, payload).ok_or_else(bad_utf8)
 }
