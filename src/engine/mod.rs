@@ -177,6 +177,8 @@ const BATCH_CAPACITY_MAX: usize = 4096;
 /// Messages larger than this go out in pieces of this size, so the wire
 /// buffers never grow with the message (a multiple of 4: see `send_pieces`).
 const PIECE: usize = 256 << 10;
+/// A client masks what it copies into the wire buffer this much at a time.
+const MASK_BLOCK: usize = 16 << 10;
 /// The RSV1 bit of a frame's first byte: a compressed message (RFC 7692).
 const RSV1: u8 = 0x40;
 /// A connection that has received nothing for this long lets its
