@@ -62,6 +62,19 @@ pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
 /// The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
 pub(crate) const MAX_HEADER: usize = 14;
 
+/// The RSV1 bit of a frame's first byte (and of [`Header::rsv`]): a
+/// compressed message (RFC 7692).
+pub(crate) const RSV1: u8 = 0x40;
+
+/// Marks the frame header that starts at `out[at]` as the first of a
+/// compressed message (RSV1), if `compressed`.
+#[inline]
+pub(crate) fn mark_compressed(out: &mut [u8], at: usize, compressed: bool) {
+    if compressed {
+        out[at] |= RSV1;
+    }
+}
+
 /// Where a frame header ends and how much payload follows (RFC 6455 5.2).
 pub(crate) struct HeaderExtent {
     pub(crate) len: usize,

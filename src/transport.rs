@@ -345,20 +345,7 @@ impl Transport {
     /// Writes what fits in the socket buffer now, never blocking
     /// (`WouldBlock` when nothing fits).
     pub(crate) fn write_raw_nonblocking(&self, buf: &[u8]) -> io::Result<usize> {
-        #[cfg(unix)]
-        {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            let flags = libc::MSG_DONTWAIT;
-            socket2::SockRef::from(&self.tcp).send_with_flags(buf, flags)
-        }
-        #[cfg(not(unix))]
-        {
-            // No per-call non-blocking send here: leave the bytes for the next writer.
-            let _ = buf;
-            Err(io::ErrorKind::WouldBlock.into())
-        }
+        NonBlocking(&self.tcp).write(buf)
     }
 
     /// Writes all of `plain` (sealed, for TLS) by `deadline`; for the
@@ -407,25 +394,28 @@ fn write_all_by(tcp: &TcpStream, mut bytes: &[u8], deadline: Deadline) -> io::Re
 }
 
 /// The socket as a writer that never blocks (`WouldBlock` when it has no
-/// room): TLS records written from rustls's buffers without a copy.
-#[cfg(feature = "tls")]
+/// room): the engine's writes that must not wait, and TLS records written
+/// from rustls's buffers without a copy.
 struct NonBlocking<'a>(&'a TcpStream);
 
-#[cfg(feature = "tls")]
 impl Write for NonBlocking<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[io::IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(unix)]
         {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let flags = libc::MSG_DONTWAIT;
             socket2::SockRef::from(self.0).send_vectored_with_flags(bufs, flags)
         }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        #[cfg(not(unix))]
         {
-            // Elsewhere the records go through `wire`, as before.
+            // No per-call non-blocking send here: leave the bytes for the
+            // next writer (or, sealed, in `wire`).
             let _ = bufs;
             Err(io::ErrorKind::WouldBlock.into())
         }

@@ -412,7 +412,12 @@ fn a_second_extensions_line_in_the_answer_is_read_too() {
 /// A hand-made client whose offer the server accepted; the server's socket
 /// and the client's TCP connection.
 fn raw_pair() -> (MessageWebSocket, TcpStream) {
-    let server = Server::builder().bind("127.0.0.1:0").unwrap();
+    raw_pair_with(Server::builder())
+}
+
+/// [`raw_pair`] with this server.
+fn raw_pair_with(server: ServerBuilder) -> (MessageWebSocket, TcpStream) {
+    let server = server.bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr().unwrap();
     let accepted = thread::spawn(move || server.accept().unwrap().accept_message().unwrap());
     let (tcp, head) = raw_client_with(addr, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
@@ -486,16 +491,12 @@ fn a_connection_idle_after_a_message_that_paused_decoding_is_not_timed_out() {
     // past what one decoding pass takes (so the pass pauses between the
     // frames), the second (empty) ends it. Then nothing is under way, and
     // an idle connection is never a receive timeout.
-    let server = Server::builder()
-        .receive_timeout(Duration::from_secs(1))
-        .ping_interval(None)
-        .max_message_size(8 << 20)
-        .bind("127.0.0.1:0")
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let accepted = thread::spawn(move || server.accept().unwrap().accept_message().unwrap());
-    let (mut tcp, _) = raw_client_with(addr, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
-    let ws = accepted.join().unwrap();
+    let (ws, mut tcp) = raw_pair_with(
+        Server::builder()
+            .receive_timeout(Duration::from_secs(1))
+            .ping_interval(None)
+            .max_message_size(8 << 20),
+    );
     let mut wire = rsv1(masked(false, 0x2, &deflated(&vec![0u8; 2 << 20])));
     wire.extend_from_slice(&masked(true, 0x0, &[]));
     tcp.write_all(&wire).unwrap();

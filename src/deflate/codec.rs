@@ -42,20 +42,51 @@ fn remember(history: &mut Vec<u8>, bytes: &[u8]) {
     history.extend_from_slice(bytes);
 }
 
-/// Inflaters (with their output buffers) that connections let go, kept
-/// for the next connection that needs one. Many connections that each
-/// receive a compressed message now and then share a few: otherwise each
-/// would allocate 40 KiB and free it again, and a thread-per-connection
+/// zlib states (reset) that connections let go, kept for the next
+/// connection that needs one. Many connections that each compress or
+/// inflate a message now and then share a few: otherwise each would
+/// allocate the state and free it again, and a thread-per-connection
 /// program's allocator keeps much of what each thread freed. A leaf lock,
 /// held only to push or pop.
-static SPARE_INFLATERS: Mutex<Vec<(Box<Decompress>, Vec<u8>)>> = Mutex::new(Vec::new());
-/// How many spare inflaters the process keeps.
-const SPARE_MAX: usize = 16;
+struct Spares<T> {
+    states: Mutex<Vec<T>>,
+    /// How many the process keeps.
+    max: usize,
+}
+
+impl<T> Spares<T> {
+    const fn new(max: usize) -> Spares<T> {
+        Spares {
+            states: Mutex::new(Vec::new()),
+            max,
+        }
+    }
+
+    /// A spare one that `fits`, if any.
+    fn take(&self, fits: impl Fn(&T) -> bool) -> Option<T> {
+        let mut states = lock(&self.states);
+        let at = states.iter().position(fits)?;
+        Some(states.swap_remove(at))
+    }
+
+    /// `state` goes among the spares, or is dropped if there are enough.
+    fn give(&self, state: T) {
+        let mut states = lock(&self.states);
+        if states.len() < self.max {
+            states.push(state);
+        }
+    }
+}
+
+/// Inflaters (about 40 KiB) with their output buffers.
+static SPARE_INFLATERS: Spares<(Box<Decompress>, Vec<u8>)> = Spares::new(16);
+/// Compressors (about 300 KiB) with their level and window.
+static SPARE_COMPRESSORS: Spares<(u32, u8, Box<Compress>)> = Spares::new(4);
 
 /// An inflater whose window holds `history`, and an output buffer: spare
 /// ones first.
 fn take_inflater(history: &[u8]) -> (Box<Decompress>, Vec<u8>) {
-    let spare = lock(&SPARE_INFLATERS).pop();
+    let spare = SPARE_INFLATERS.take(|_| true);
     let (mut zlib, scratch) = spare.unwrap_or_else(|| {
         (
             Box::new(Decompress::new(false)),
@@ -70,33 +101,21 @@ fn take_inflater(history: &[u8]) -> (Box<Decompress>, Vec<u8>) {
     (zlib, scratch)
 }
 
-/// An inflater no longer needed goes back among the spares (reset), or
-/// is dropped if there are enough.
+/// An inflater no longer needed goes back among the spares (reset).
 fn give_back(mut zlib: Box<Decompress>, mut scratch: Vec<u8>) {
     zlib.reset(false);
     scratch.clear();
-    let mut spare = lock(&SPARE_INFLATERS);
-    if spare.len() < SPARE_MAX && scratch.capacity() == SCRATCH {
-        spare.push((zlib, scratch));
+    if scratch.capacity() == SCRATCH {
+        SPARE_INFLATERS.give((zlib, scratch));
     }
 }
-
-/// Compressors that connections let go (reset), with their level and
-/// window: shared as the inflaters are. A leaf lock.
-static SPARE_COMPRESSORS: Mutex<Vec<(u32, u8, Box<Compress>)>> = Mutex::new(Vec::new());
-/// How many spare compressors the process keeps (about 300 KiB each).
-const SPARE_COMPRESSORS_MAX: usize = 4;
 
 /// A compressor of this level and window whose window holds `history`:
 /// a spare one first.
 fn take_compressor(level: u32, window: u8, history: &[u8]) -> Box<Compress> {
-    let spare = {
-        let mut spare = lock(&SPARE_COMPRESSORS);
-        let at = spare
-            .iter()
-            .position(|&(l, w, _)| l == level && w == window);
-        at.map(|at| spare.swap_remove(at).2)
-    };
+    let spare = SPARE_COMPRESSORS
+        .take(|&(l, w, _)| l == level && w == window)
+        .map(|(_, _, zlib)| zlib);
     let mut zlib = spare.unwrap_or_else(|| {
         let level = Compression::new(level);
         Box::new(Compress::new_with_window_bits(level, false, window))
@@ -231,10 +250,7 @@ impl Compressor {
     fn put_away(&mut self) {
         if let Some(mut zlib) = self.zlib.take() {
             zlib.reset();
-            let mut spare = lock(&SPARE_COMPRESSORS);
-            if spare.len() < SPARE_COMPRESSORS_MAX {
-                spare.push((self.level, self.window, zlib));
-            }
+            SPARE_COMPRESSORS.give((self.level, self.window, zlib));
         }
     }
 

@@ -74,8 +74,8 @@ pub(crate) struct Fragments<'a> {
     wire: Writing<'a>,
     opcode: OpCode,
     started: bool,
-    /// The message is compressed (permessage-deflate was agreed).
-    compressed: bool,
+    /// The final frame went out (else a drop leaves the compressor's
+    /// message unfinished: it starts afresh).
     finished: bool,
 }
 
@@ -109,7 +109,6 @@ impl Engine {
             wire,
             opcode: OpCode::Data(if text { Data::Text } else { Data::Binary }),
             started: false,
-            compressed: self.deflater.is_some(),
             finished: false,
         })
     }
@@ -119,10 +118,8 @@ impl Drop for Fragments<'_> {
     fn drop(&mut self) {
         // Ended early (a failed write): pings and pongs still waiting go to
         // the outbox, which the wire's release then flushes.
-        if self.compressed && !self.finished {
-            if let Some(deflater) = &self.shared.deflater {
-                lock(deflater).abandon();
-            }
+        if let (Some(deflater), false) = (&self.shared.deflater, self.finished) {
+            lock(deflater).abandon();
         }
         let mut left = self.shared.take_between_frames(true);
         let mut outbox = lock(&self.shared.outbox);
@@ -145,11 +142,9 @@ impl Fragments<'_> {
         };
         let first = !self.started;
         self.started = true;
-        let rsv1 = first && self.compressed && shared.deflater.is_some();
-        let mut compressor = match (&shared.deflater, self.compressed) {
-            (Some(deflater), true) => Some(lock(deflater)),
-            _ => None,
-        };
+        // With permessage-deflate agreed, messages in parts are compressed.
+        let mut compressor = shared.deflater.as_ref().map(lock);
+        let rsv1 = first && compressor.is_some();
         let payload = match &mut compressor {
             Some(c) => c.part(payload, fin),
             None => payload,
@@ -160,9 +155,7 @@ impl Fragments<'_> {
         let mask = (shared.role == Role::Client).then(rand::random::<[u8; 4]>);
         let at = self.wire.plain.len();
         encode_fragment_header(&mut self.wire.plain, opcode, payload.len(), mask, fin);
-        if rsv1 {
-            self.wire.plain[at] |= RSV1;
-        }
+        mark_compressed(&mut self.wire.plain, at, rsv1);
         // PIECE is a multiple of 4, so every piece starts the mask afresh.
         for piece in payload.chunks(PIECE) {
             let start = self.wire.plain.len();

@@ -130,7 +130,9 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
-use crate::codec::{apply_mask, encode_frame, encode_header, HeaderExtent, MAX_HEADER, OP_PONG};
+use crate::codec::{
+    apply_mask, encode_frame, encode_header, mark_compressed, HeaderExtent, MAX_HEADER, OP_PONG,
+};
 use crate::deflate::{Agreed, Compressor, Inflater};
 use crate::error::{CloseFrame, Error, Result, Status};
 use crate::info::{Info, Stats, TlsInfo};
@@ -179,8 +181,6 @@ const BATCH_CAPACITY_MAX: usize = 4096;
 const PIECE: usize = 256 << 10;
 /// A client masks what it copies into the wire buffer this much at a time.
 const MASK_BLOCK: usize = 16 << 10;
-/// The RSV1 bit of a frame's first byte: a compressed message (RFC 7692).
-const RSV1: u8 = 0x40;
 /// A connection that has received nothing for this long lets its
 /// compression state go (about 300 KiB to compress, 40 KiB to inflate);
 /// its next compressed message makes it again from the kept history.

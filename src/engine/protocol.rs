@@ -131,7 +131,7 @@ impl Engine {
             decoder,
             ..
         } = state;
-        buf.truncate(n);
+        debug_assert_eq!(buf.len(), n, "read_into leaves the read's bytes");
         // Messages share the buffer of a read that filled half of it or more.
         let share = n >= read_size / 2;
         let decoded = self.decode_bytes(decoder, buf, share, batch);

@@ -195,9 +195,7 @@ impl Engine {
                 end = self.enqueue(|out| {
                     let at = out.len();
                     encode_frame(out, opcode, payload, mask());
-                    if compressed {
-                        out[at] |= RSV1;
-                    }
+                    mark_compressed(out, at, compressed);
                 })?;
             }
             compressor.sent();

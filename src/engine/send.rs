@@ -197,9 +197,7 @@ impl Engine {
         }
         let at = wire.plain.len();
         encode_header(&mut wire.plain, opcode, payload.len(), mask);
-        if compressed {
-            wire.plain[at] |= RSV1;
-        }
+        mark_compressed(&mut wire.plain, at, compressed);
         if mask.is_none() && !self.transport.is_tls() {
             self.drain_until(wire, Some(deadline), false, u64::MAX)?;
             let mut rest = payload;

@@ -8,10 +8,8 @@ use tungstenite::Bytes;
 
 use super::{bad_utf8, protocol, too_big, whole, Decoder, Header, Item, Part, Violation};
 use super::{OP_BINARY, OP_TEXT};
+use crate::codec::RSV1;
 use crate::deflate::Inflated;
-
-/// The RSV1 bit of a header's `rsv`: a compressed message (RFC 7692).
-const RSV1: u8 = 0x40;
 
 /// The most compressed bytes a message (or frame) may have under `limit`
 /// inflated bytes: deflate's worst case grows data by a little (stored
