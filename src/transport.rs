@@ -171,12 +171,31 @@ impl Transport {
         buf.clear();
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return self.read_tls(tls, max, |plaintext| append_plaintext(plaintext, buf, max));
+            return self.read_tls(tls, max, |plaintext| {
+                append_plaintext(plaintext, max, |chunk| buf.extend_from_slice(chunk))
+            });
         }
         buf.resize(max, 0);
         let n = (&self.tcp).read(buf)?;
         buf.truncate(n);
         Ok(n)
+    }
+
+    /// [`read`](Self::read) onto the end of `buf` as it is (a message
+    /// being assembled), at most `max` bytes: a large frame's payload goes
+    /// straight where it belongs, not through the read buffer.
+    pub(crate) fn read_onto(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.read_tls(tls, max, |plaintext| {
+                append_plaintext(plaintext, max, |chunk| buf.extend_from_slice(chunk))
+            });
+        }
+        let start = buf.len();
+        buf.resize(start + max, 0);
+        let read = (&self.tcp).read(&mut buf[start..]);
+        buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        read
     }
 
     /// Reads plaintext with `take`, which takes what rustls holds (`Ok(0)`
@@ -426,30 +445,33 @@ impl Write for NonBlocking<'_> {
     }
 }
 
-/// Appends what `plaintext` holds to `buf`, at most `max` bytes in all:
-/// [`read_into`](Transport::read_into)'s taking, chunk by chunk, with no
-/// buffer zero-filled for it.
+/// Hands what `plaintext` holds to `put`, chunk by chunk, at most `max`
+/// bytes in all, and says how many: the taking of
+/// [`read_into`](Transport::read_into) and [`read_onto`](Transport::read_onto),
+/// with no buffer zero-filled for it.
 #[cfg(feature = "tls")]
 fn append_plaintext(
     plaintext: &mut rustls::Reader<'_>,
-    buf: &mut BytesMut,
     max: usize,
+    mut put: impl FnMut(&[u8]),
 ) -> io::Result<usize> {
     use std::io::BufRead;
+    let mut taken = 0;
     loop {
         let chunk = match plaintext.fill_buf() {
             Ok(chunk) => chunk,
             // What was taken first; the end or the error comes next time.
-            Err(_) if !buf.is_empty() => return Ok(buf.len()),
+            Err(_) if taken > 0 => return Ok(taken),
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
-            return Ok(buf.len()); // 0: the peer's close_notify
+            return Ok(taken); // 0: the peer's close_notify
         }
-        let n = chunk.len().min(max - buf.len());
-        buf.extend_from_slice(&chunk[..n]);
+        let n = chunk.len().min(max - taken);
+        put(&chunk[..n]);
         plaintext.consume(n);
-        if buf.len() == max {
+        taken += n;
+        if taken == max {
             return Ok(max);
         }
     }

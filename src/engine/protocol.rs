@@ -139,6 +139,21 @@ impl Engine {
         decoded
     }
 
+    /// Decodes the `n` bytes a read appended to the message under way
+    /// from `start` on ([`Decoder::direct`]); 0: the end of the stream.
+    pub(super) fn decode_direct(&self, state: &mut ReadState, start: usize, n: usize) -> Decoded {
+        if n == 0 {
+            return Decoded::Reset;
+        }
+        match state.decoder.direct_arrived(start) {
+            Ok(done) => {
+                state.batch.extend(done.map(Incoming::Message));
+                Decoded::NeedMore
+            }
+            Err(v) => Decoded::Violated(v),
+        }
+    }
+
     /// Decodes `bytes`; what the decoder yields goes to `batch` (data) or
     /// is acted on (control frames). A pass that paused (inflated messages
     /// past the decoder's bound) leaves the rest in `bytes`.

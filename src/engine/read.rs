@@ -159,8 +159,20 @@ impl Engine {
             self.wait_for_queue_room();
         }
         // Into the read buffer (a new allocation once messages of earlier
-        // reads still hold the old one).
-        let n = match self.transport.read_into(&mut state.buf, state.read_size) {
+        // reads still hold the old one), or straight onto the message
+        // under way while a large frame of it is arriving.
+        let read = match state.decoder.direct() {
+            Some((message, max)) => {
+                let start = message.len();
+                (self.transport.read_onto(message, max), Some(start))
+            }
+            None => (
+                self.transport.read_into(&mut state.buf, state.read_size),
+                None,
+            ),
+        };
+        let (read, direct) = read;
+        let n = match read {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
             Err(e)
@@ -185,9 +197,15 @@ impl Engine {
             return Step::Ended(self.close_timed_out());
         }
         self.peer_is_alive(state);
-        let (decoded, peer_close) = self.decode(state, n);
+        let (decoded, peer_close) = match direct {
+            Some(start) => (self.decode_direct(state, start, n), None),
+            None => {
+                let decoded = self.decode(state, n);
+                adapt_read_size(&mut state.read_size, n);
+                decoded
+            }
+        };
         self.note_message_under_way(state);
-        adapt_read_size(&mut state.read_size, n);
         match decoded {
             Decoded::NeedMore => Step::More,
             decoded => Step::Over(decoded, peer_close),

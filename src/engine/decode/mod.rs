@@ -16,6 +16,7 @@ use bytes::{Buf, BytesMut};
 use tungstenite::Bytes;
 
 mod compressed;
+mod direct;
 
 use self::compressed::room;
 use super::utf8::Utf8Check;
@@ -102,6 +103,25 @@ struct Frame {
     mask: Option<[u8; 4]>,
     /// Payload bytes of this frame already unmasked (the mask's phase).
     done: usize,
+}
+
+impl Frame {
+    /// Unmasks the next `bytes` of the payload (in the mask's phase) and
+    /// counts them off.
+    fn take(&mut self, bytes: &mut [u8]) {
+        if let Some(mask) = self.mask {
+            let r = self.done % 4;
+            let phased = [
+                mask[r],
+                mask[(r + 1) % 4],
+                mask[(r + 2) % 4],
+                mask[(r + 3) % 4],
+            ];
+            apply_mask(bytes, phased);
+        }
+        self.done += bytes.len();
+        self.left -= bytes.len() as u64;
+    }
 }
 
 /// The data message under way.
@@ -362,18 +382,7 @@ impl Decoder {
     ) -> Result<(), Violation> {
         let frame = self.frame.as_mut().expect("a frame is under way");
         let take = frame.left.min(buf.len() as u64) as usize;
-        if let Some(mask) = frame.mask {
-            let r = frame.done % 4;
-            let phased = [
-                mask[r],
-                mask[(r + 1) % 4],
-                mask[(r + 2) % 4],
-                mask[(r + 3) % 4],
-            ];
-            apply_mask(&mut buf[..take], phased);
-        }
-        frame.done += take;
-        frame.left -= take as u64;
+        frame.take(&mut buf[..take]);
         let finished = frame.left == 0;
         let (control, fin) = (frame.control, frame.fin && finished);
         if finished {

@@ -223,3 +223,102 @@ fn a_client_refuses_masked_frames_and_takes_unmasked_ones() {
         Err(1002)
     );
 }
+
+/// Decodes `stream` as the read path does: `step` bytes a read, appended
+/// straight onto the message under way whenever [`Decoder::direct`]
+/// offers it (at most what it allows), into a read buffer otherwise.
+/// Returns what was yielded, and how many bytes went the direct way.
+fn decode_as_read(stream: &[u8], step: usize) -> (Vec<String>, Result<usize, Violation>) {
+    let mut d = Decoder::new(true, 1 << 20, 1 << 20, None);
+    let mut seen = Vec::new();
+    let mut show = |item: Item| {
+        seen.push(match item {
+            Item::Message(Message::Text(t)) => format!("text {} {}", t.len(), t.chars().count()),
+            Item::Message(Message::Binary(b)) => format!(
+                "binary {} {}",
+                b.len(),
+                b.iter().map(|&x| x as u64).sum::<u64>()
+            ),
+            Item::Ping(p) => format!("ping {p:?}"),
+            other => format!("{other:?}"),
+        })
+    };
+    let (mut at, mut direct) = (0, 0);
+    while at < stream.len() {
+        if let Some((message, max)) = d.direct() {
+            let take = step.min(max).min(stream.len() - at);
+            let start = message.len();
+            message.extend_from_slice(&stream[at..at + take]);
+            at += take;
+            direct += take;
+            match d.direct_arrived(start) {
+                Ok(done) => done.into_iter().for_each(|m| show(Item::Message(m))),
+                Err(v) => return (seen, Err(v)),
+            }
+        } else {
+            let take = step.min(stream.len() - at);
+            let mut piece = BytesMut::from(&stream[at..at + take]);
+            at += take;
+            if let Err(v) = d.feed(&mut piece, false, true, &mut show) {
+                return (seen, Err(v));
+            }
+        }
+    }
+    (seen, Ok(direct))
+}
+
+#[test]
+fn large_frames_read_straight_into_their_message_in_any_slices() {
+    // Text of two-byte characters split across frames, a ping between
+    // them, then a large binary frame: the mask's phase, the UTF-8 check
+    // across reads and the message's end must all hold however reads fall.
+    let text = "é".repeat(15_000); // 30,000 bytes
+    let (a, b) = text.as_bytes().split_at(10_001); // inside a character
+    let binary: Vec<u8> = (0..70_001u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let sum: u64 = binary.iter().map(|&x| x as u64).sum();
+    let stream = [
+        frame(0x01, a, M),
+        frame(0x89, b"p", M),
+        frame(0x80, b, M),
+        frame(0x82, &binary, M),
+        frame(0x81, b"short", M),
+    ]
+    .concat();
+    for step in [1000, 4097, 8191, 16_384, 65_537, 200_000] {
+        let (seen, result) = decode_as_read(&stream, step);
+        let direct = result.unwrap_or_else(|v| panic!("step {step}: {v:?}"));
+        assert_eq!(
+            seen,
+            [
+                "ping b\"p\"".to_string(),
+                "text 30000 15000".into(),
+                format!("binary 70001 {sum}"),
+                "text 5 5".into(),
+            ],
+            "step {step}"
+        );
+        // Reads of at most 16 KiB leave every large frame's most to the
+        // direct way; one read of the whole stream leaves it none.
+        let least = match step {
+            ..=16_384 => 60_000,
+            200_000 => 0,
+            _ => 1,
+        };
+        assert!(
+            direct >= least,
+            "step {step}: only {direct} bytes went direct"
+        );
+    }
+}
+
+#[test]
+fn invalid_text_read_straight_into_its_message_fails_there() {
+    let mut text = "a".repeat(40_000).into_bytes();
+    text[30_000] = 0xff;
+    let stream = frame(0x81, &text, M);
+    for step in [1000, 8192, 65_536] {
+        let (seen, result) = decode_as_read(&stream, step);
+        assert!(seen.is_empty(), "step {step}: {seen:?}");
+        assert_eq!(result.map_err(|v| v.code), Err(1007), "step {step}");
+    }
+}
