@@ -166,9 +166,46 @@ impl Engine {
     ) -> (Decoded, Option<CloseFrame>) {
         let mut peer_close = None;
         let parts = self.parts.load(Relaxed);
-        let flow = decoder.feed(bytes, parts, share, &mut |item| match item {
-            Item::Message(m) => batch.push(Incoming::Message(m)),
-            Item::Part(p) => batch.push(Incoming::Part(p)),
+        let mut sink = EngineSink {
+            engine: self,
+            batch,
+            peer_close: &mut peer_close,
+        };
+        let flow = decoder.feed(bytes, parts, share, &mut sink);
+        match flow {
+            // Paused: the caller keeps what is left of `bytes` for later.
+            Ok(Flow::More | Flow::Paused) => (Decoded::NeedMore, None),
+            Ok(Flow::Closed) => (Decoded::Closed, peer_close),
+            Err(v) => (Decoded::Violated(v), None),
+        }
+    }
+}
+
+/// What the decoder yields, as the engine takes it: data into the batch,
+/// control frames acted on at once.
+struct EngineSink<'a> {
+    engine: &'a Engine,
+    batch: &'a mut Vec<Incoming>,
+    peer_close: &'a mut Option<CloseFrame>,
+}
+
+impl Emit for EngineSink<'_> {
+    #[inline(always)]
+    fn item(&mut self, item: Item) {
+        match item {
+            Item::Message(m) => self.batch.push(Incoming::Message(m)),
+            Item::Part(p) => self.batch.push(Incoming::Part(p)),
+            control => self.engine.on_control(control, self.peer_close),
+        }
+    }
+}
+
+impl Engine {
+    /// Acts on a control frame the decoder yielded: a ping is answered, a
+    /// pong noted, a close frame echoed (and kept in `peer_close`).
+    #[inline(never)]
+    fn on_control(&self, item: Item, peer_close: &mut Option<CloseFrame>) {
+        match item {
             Item::Ping(payload) => {
                 let mut proto = self.proto();
                 if proto.can_write() {
@@ -180,14 +217,9 @@ impl Engine {
                 // Echo the peer's close frame, unless ours is already out.
                 let mut proto = self.proto();
                 proto.close(Some(&frame).filter(|f| f.code != 1005));
-                peer_close = Some(frame);
+                *peer_close = Some(frame);
             }
-        });
-        match flow {
-            // Paused: the caller keeps what is left of `bytes` for later.
-            Ok(Flow::More | Flow::Paused) => (Decoded::NeedMore, None),
-            Ok(Flow::Closed) => (Decoded::Closed, peer_close),
-            Err(v) => (Decoded::Violated(v), None),
+            Item::Message(_) | Item::Part(_) => unreachable!("data goes to the batch"),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use tungstenite::Bytes;
 
-use super::{bad_utf8, protocol, too_big, whole, Decoder, Header, Item, Part, Violation};
+use super::{bad_utf8, protocol, too_big, whole, Decoder, Emit, Header, Item, Part, Violation};
 use super::{OP_BINARY, OP_TEXT};
 use crate::codec::RSV1;
 use crate::deflate::Inflated;
@@ -72,7 +72,7 @@ impl Decoder {
         &mut self,
         chunk: &[u8],
         fin: bool,
-        emit: &mut impl FnMut(Item),
+        emit: &mut impl Emit,
     ) -> Result<(), Violation> {
         let Decoder {
             inflater,
@@ -98,7 +98,7 @@ impl Decoder {
                 return Err(bad_utf8());
             }
             if m.in_parts {
-                emit(Item::Part(Part {
+                emit.item(Item::Part(Part {
                     text: m.text,
                     first: !m.parts_sent,
                     fin: false,
@@ -133,14 +133,14 @@ impl Decoder {
         }
         let m = message.take().expect("just seen");
         if m.in_parts {
-            emit(Item::Part(Part {
+            emit.item(Item::Part(Part {
                 text: m.text,
                 first: !m.parts_sent,
                 fin: true,
                 data: Bytes::new(),
             }));
         } else {
-            emit(Item::Message(whole(m.text, Bytes::from(m.data))?));
+            emit.item(Item::Message(whole(m.text, Bytes::from(m.data))?));
         }
         Ok(())
     }

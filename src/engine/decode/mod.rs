@@ -38,6 +38,20 @@ pub(crate) enum Item {
     Close(CloseFrame),
 }
 
+/// Where the decoder puts what it decodes. A closure will do; the engine's
+/// own sink inlines its `item`, so that a message moves straight into the
+/// batch (through a call, its bytes were stored and at once loaded again
+/// from the stack: 12% of a 64 B receive).
+pub(crate) trait Emit {
+    fn item(&mut self, item: Item);
+}
+
+impl<F: FnMut(Item)> Emit for F {
+    fn item(&mut self, item: Item) {
+        self(item)
+    }
+}
+
 /// A piece of one data message: the payload bytes that arrived together.
 #[derive(Debug, Clone)]
 pub(crate) struct Part {
@@ -123,6 +137,10 @@ impl Frame {
         self.left -= bytes.len() as u64;
     }
 }
+
+/// A checked frame header: its control opcode (`None`: a data frame), and
+/// `Some((text, compressed))` if it opens a data message.
+type Checked = (Option<u8>, Option<(bool, bool)>);
 
 /// The data message under way.
 #[derive(Debug)]
@@ -222,7 +240,7 @@ impl Decoder {
         buf: &mut BytesMut,
         parts: bool,
         share: bool,
-        emit: &mut impl FnMut(Item),
+        emit: &mut impl Emit,
     ) -> Result<Flow, Violation> {
         self.inflated_in_pass = 0;
         loop {
@@ -236,15 +254,15 @@ impl Decoder {
                 let Some((header, skip)) = self.header(buf) else {
                     return Ok(Flow::More);
                 };
-                let (frame, opens) = self.check(&header, parts)?;
+                let (control, opens) = self.check(&header, parts)?;
                 if let Some((text, compressed)) = opens {
                     // The common case: a whole unfragmented message here.
                     // (Splitting it off with its header and advancing the
                     // `Bytes` past it cost 25 instructions more a message.)
-                    if !compressed && frame.fin && header.payload <= (buf.len() - skip) as u64 {
+                    if !compressed && header.fin && header.payload <= (buf.len() - skip) as u64 {
                         buf.advance(skip);
                         let mut payload = buf.split_to(header.payload as usize);
-                        if let Some(mask) = frame.mask {
+                        if let Some(mask) = header.mask {
                             apply_mask(&mut payload, mask);
                         }
                         let payload = if share {
@@ -252,7 +270,7 @@ impl Decoder {
                         } else {
                             Bytes::copy_from_slice(&payload)
                         };
-                        emit(Item::Message(whole(text, payload)?));
+                        emit.item(Item::Message(whole(text, payload)?));
                         continue;
                     }
                     self.message = Some(Assembly {
@@ -269,11 +287,17 @@ impl Decoder {
                         compressed,
                         frame_made: 0,
                     });
-                } else if let (None, Some(m)) = (frame.control, &mut self.message) {
+                } else if let (None, Some(m)) = (control, &mut self.message) {
                     m.frame_made = 0;
                 }
                 buf.advance(skip);
-                self.frame = Some(frame);
+                self.frame = Some(Frame {
+                    control,
+                    fin: header.fin,
+                    left: header.payload,
+                    mask: header.mask,
+                    done: 0,
+                });
             }
             self.payload(buf, share, emit)?;
             if self.frame.is_some() {
@@ -307,9 +331,10 @@ impl Decoder {
         None
     }
 
-    /// Checks a frame header against the rules and the limits; returns the
-    /// frame, and `Some((text, compressed))` if it opens a data message.
-    fn check(&self, h: &Header, parts: bool) -> Result<(Frame, Option<(bool, bool)>), Violation> {
+    /// Checks a frame header against the rules and the limits; returns its
+    /// control opcode (`None`: a data frame), and `Some((text,
+    /// compressed))` if it opens a data message.
+    fn check(&self, h: &Header, parts: bool) -> Result<Checked, Violation> {
         let length = h.payload;
         let compressed = self.check_rsv(h)?;
         match (self.server, h.mask.is_some()) {
@@ -361,16 +386,7 @@ impl Decoder {
         if control.is_none() && in_parts && length > room(self.max_frame, compressed) {
             return Err(too_big("frame", length, self.max_frame));
         }
-        Ok((
-            Frame {
-                control,
-                fin: h.fin,
-                left: length,
-                mask: h.mask,
-                done: 0,
-            },
-            opens,
-        ))
+        Ok((control, opens))
     }
 
     /// Takes what `buf` holds of the current frame's payload off it.
@@ -378,7 +394,7 @@ impl Decoder {
         &mut self,
         buf: &mut BytesMut,
         share: bool,
-        emit: &mut impl FnMut(Item),
+        emit: &mut impl Emit,
     ) -> Result<(), Violation> {
         let frame = self.frame.as_mut().expect("a frame is under way");
         let take = frame.left.min(buf.len() as u64) as usize;
@@ -409,7 +425,7 @@ impl Decoder {
         take: usize,
         fin: bool,
         share: bool,
-        emit: &mut impl FnMut(Item),
+        emit: &mut impl Emit,
     ) -> Result<(), Violation> {
         let m = self
             .message
@@ -433,7 +449,7 @@ impl Decoder {
                 data
             };
             if !data.is_empty() || fin {
-                emit(Item::Part(Part {
+                emit.item(Item::Part(Part {
                     text: m.text,
                     first: !m.parts_sent,
                     fin,
@@ -449,23 +465,23 @@ impl Decoder {
             let m = self.message.take().expect("just seen");
             if !m.in_parts {
                 // Text checked piece by piece above; this checks again.
-                emit(Item::Message(whole(m.text, Bytes::from(m.data))?));
+                emit.item(Item::Message(whole(m.text, Bytes::from(m.data))?));
             }
         }
         Ok(())
     }
 
     /// A whole control frame has arrived.
-    fn on_control(&mut self, op: u8, emit: &mut impl FnMut(Item)) -> Result<(), Violation> {
+    fn on_control(&mut self, op: u8, emit: &mut impl Emit) -> Result<(), Violation> {
         let payload = Bytes::copy_from_slice(&self.control);
         self.control.clear();
         match op {
-            OP_PING => emit(Item::Ping(payload)),
-            OP_PONG => emit(Item::Pong(payload)),
+            OP_PING => emit.item(Item::Ping(payload)),
+            OP_PONG => emit.item(Item::Pong(payload)),
             _ => {
                 let frame = close_frame(&payload)?;
                 self.closed = true;
-                emit(Item::Close(frame));
+                emit.item(Item::Close(frame));
             }
         }
         Ok(())
