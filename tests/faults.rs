@@ -500,6 +500,48 @@ fn raw_server() -> (String, Receiver<TcpStream>) {
     (url, rx)
 }
 
+#[test]
+fn a_message_trickling_in_fails_at_the_receive_timeout() {
+    // A peer that sends a byte of a message every fifth of a millisecond
+    // never lets a read time out (the shortest read timeout is 1 ms); the
+    // receive timeout must still end the message (and the connection) when
+    // it runs out, not when the peer stops.
+    const LIMIT: Duration = Duration::from_millis(400);
+    const TRICKLE_FOR: Duration = Duration::from_secs(6);
+    let (url, upgraded) = raw_server();
+    let ws = MessageWebSocket::builder()
+        .ping_interval(None)
+        .receive_timeout(LIMIT)
+        .max_message_size(32 << 20)
+        .connect(&url)
+        .unwrap();
+    let mut tcp = upgraded.recv_timeout(WAIT).unwrap();
+    let trickler = thread::spawn(move || {
+        // A binary frame of 16 MiB (unmasked: we are the server).
+        tcp.set_nodelay(true).unwrap();
+        tcp.write_all(&[0x82, 127, 0, 0, 0, 0, 1, 0, 0, 0]).unwrap();
+        let started = Instant::now();
+        while started.elapsed() < TRICKLE_FOR {
+            if tcp.write_all(b"x").is_err() {
+                return; // the client gave up on us
+            }
+            thread::sleep(Duration::from_micros(200)); // the fault: a slow peer
+        }
+    });
+    let started = Instant::now();
+    let err = ws.recv_timeout(TRICKLE_FOR * 2).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.status(), Status::Timeout, "{err}");
+    assert!(
+        took >= LIMIT - Duration::from_millis(50) && took < Duration::from_secs(3),
+        "the trickled message failed after {} ms (receive timeout {} ms)",
+        ms(took),
+        ms(LIMIT)
+    );
+    drop(ws);
+    trickler.join().unwrap();
+}
+
 /// Reads frames (for at most `within`) until a ping; returns when it came.
 fn wait_for_ping(tcp: &mut TcpStream, started: Instant, within: Duration) -> Duration {
     tcp.set_read_timeout(Some(within)).unwrap();

@@ -191,10 +191,17 @@ impl Engine {
             }
         };
         self.stats.bytes_received.fetch_add(n as u64, Relaxed);
-        // A peer that keeps sending never lets a read time out: the close
-        // deadline is checked after every read too.
-        if due.close.is_some_and(|d| Instant::now() >= d) {
-            return Step::Ended(self.close_timed_out());
+        // A peer that keeps sending (a byte a millisecond will do) never
+        // lets a read time out: the strict deadlines are checked after
+        // every read too.
+        if due.receive.is_some() || due.close.is_some() {
+            let now = Instant::now();
+            if due.receive.is_some_and(|d| now >= d) {
+                return Step::Ended(self.receive_timed_out());
+            }
+            if due.close.is_some_and(|d| now >= d) {
+                return Step::Ended(self.close_timed_out());
+            }
         }
         self.peer_is_alive(state);
         let (decoded, peer_close) = match direct {
@@ -295,10 +302,7 @@ impl Engine {
     fn on_read_timeout(&self, state: &mut ReadState, due: &Due) -> Step {
         let now = Instant::now();
         if due.receive.is_some_and(|d| now >= d) {
-            return Step::Ended(self.fail(Error::Timeout {
-                what: format!("receiving a message from {}", self.peer),
-                after: self.options.receive_timeout,
-            }));
+            return Step::Ended(self.receive_timed_out());
         }
         if due.close.is_some_and(|d| now >= d) {
             return Step::Ended(self.close_timed_out());
@@ -326,6 +330,15 @@ impl Engine {
             self.send_keepalive_ping();
         }
         Step::More
+    }
+
+    /// The message under way did not arrive within the receive timeout:
+    /// the connection fails.
+    fn receive_timed_out(&self) -> Error {
+        self.fail(Error::Timeout {
+            what: format!("receiving a message from {}", self.peer),
+            after: self.options.receive_timeout,
+        })
     }
 
     /// The connection is idle: the compression state goes on both sides

@@ -265,12 +265,14 @@ impl Decoder {
                         if let Some(mask) = header.mask {
                             apply_mask(&mut payload, mask);
                         }
-                        let payload = if share {
-                            payload.freeze()
+                        // One call each way: a `Bytes` chosen from two
+                        // was copied through the stack and stalled.
+                        if share {
+                            emit.item(Item::Message(whole(text, payload.freeze())?));
                         } else {
-                            Bytes::copy_from_slice(&payload)
-                        };
-                        emit.item(Item::Message(whole(text, payload)?));
+                            let copy = Bytes::copy_from_slice(&payload);
+                            emit.item(Item::Message(whole(text, copy)?));
+                        }
                         continue;
                     }
                     self.message = Some(Assembly {
