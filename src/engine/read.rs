@@ -134,19 +134,7 @@ impl Engine {
         as_reader: bool,
     ) -> Step {
         if !state.tail.is_empty() {
-            // This pass reads nothing: it decodes the frames that came with
-            // the opening handshake, or what a paused pass left.
-            if as_reader {
-                self.wait_for_queue_room();
-            }
-            let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
-            let decoded = self.decode_bytes(&mut state.decoder, &mut tail, false, &mut state.batch);
-            keep_the_rest(&mut tail, &decoded.0, &mut state.tail);
-            self.note_message_under_way(state);
-            return match decoded {
-                (Decoded::NeedMore, _) => Step::More,
-                (decoded, peer_close) => Step::Over(decoded, peer_close),
-            };
+            return self.decode_tail(state, as_reader);
         }
         let due = match self.deadlines(state) {
             Ok(due) => due,
@@ -158,20 +146,7 @@ impl Engine {
         if as_reader {
             self.wait_for_queue_room();
         }
-        // Into the read buffer (a new allocation once messages of earlier
-        // reads still hold the old one), or straight onto the message
-        // under way while a large frame of it is arriving.
-        let read = match state.decoder.direct() {
-            Some((message, max)) => {
-                let start = message.len();
-                (self.transport.read_onto(message, max), Some(start))
-            }
-            None => (
-                self.transport.read_into(&mut state.buf, state.read_size),
-                None,
-            ),
-        };
-        let (read, direct) = read;
+        let (read, direct) = self.read_socket(state);
         let n = match read {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::More,
@@ -216,6 +191,39 @@ impl Engine {
         match decoded {
             Decoded::NeedMore => Step::More,
             decoded => Step::Over(decoded, peer_close),
+        }
+    }
+
+    /// A pass that reads nothing: it decodes the frames that came with the
+    /// opening handshake, or what a paused pass left.
+    fn decode_tail(&self, state: &mut ReadState, as_reader: bool) -> Step {
+        if as_reader {
+            self.wait_for_queue_room();
+        }
+        let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
+        let decoded = self.decode_bytes(&mut state.decoder, &mut tail, false, &mut state.batch);
+        keep_the_rest(&mut tail, &decoded.0, &mut state.tail);
+        self.note_message_under_way(state);
+        match decoded {
+            (Decoded::NeedMore, _) => Step::More,
+            (decoded, peer_close) => Step::Over(decoded, peer_close),
+        }
+    }
+
+    /// One socket read: into the read buffer (a new allocation once
+    /// messages of earlier reads still hold the old one), or straight onto
+    /// the message under way while a large frame of it is arriving (then
+    /// with where its new bytes start).
+    fn read_socket(&self, state: &mut ReadState) -> (io::Result<usize>, Option<usize>) {
+        match state.decoder.direct() {
+            Some((message, max)) => {
+                let start = message.len();
+                (self.transport.read_onto(message, max), Some(start))
+            }
+            None => (
+                self.transport.read_into(&mut state.buf, state.read_size),
+                None,
+            ),
         }
     }
 

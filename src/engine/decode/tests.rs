@@ -2,6 +2,7 @@
 //! that matters (no sockets).
 use super::*;
 use crate::codec::encode_header;
+use crate::error::Status;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// A frame as a peer sends it: `first` is the FIN/RSV/opcode byte.
