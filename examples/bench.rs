@@ -122,6 +122,9 @@
 //!   and the clock runs from the first round until every child has
 //!   reported that its clients got them all (or a 30 s bound passed).
 //!   Figure: messages delivered (rounds × clients at best) over that time.
+//!   The clients, on one core, are what limits that rate, so a second line
+//!   gives the server's own cost: this process's CPU time over the run (the
+//!   other server idles meanwhile) per message delivered.
 //!   Rounds per run: 100 of 64 B and 50 of 4 KiB (half with `--quick`).
 //!   With `ulimit -n` too low for 3 descriptors per client in this process
 //!   the row uses fewer clients and says so. Included in the default run
@@ -726,6 +729,23 @@ fn broadcast_rows(plan: &Plan) -> Res<Vec<Line>> {
             higher_is_better: true,
             target: None,
         });
+        // The clients share one core and are the bottleneck of the rate
+        // above; the server's own cost is this.
+        let cpu = |all: &[Delivered]| {
+            median(
+                &all.iter()
+                    .map(Delivered::server_cpu_micros)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        lines.push(Line {
+            row: format!("{name}, server's CPU per message delivered, µs (lower is better)"),
+            wsock: cpu(&w),
+            reference: cpu(&t),
+            reference_name: "tungstenite, send to each in turn",
+            higher_is_better: false,
+            target: None,
+        });
     }
     Ok(lines)
 }
@@ -1167,6 +1187,9 @@ struct Delivered {
     secs: f64,
     /// How long the rounds took to queue or send.
     rounds_secs: f64,
+    /// CPU time of this process (the broadcasting server: the other one
+    /// is idle) from the first round to the last child's answer.
+    server_cpu_secs: f64,
 }
 
 impl Delivered {
@@ -1174,15 +1197,22 @@ impl Delivered {
         self.delivered as f64 / self.secs
     }
 
+    /// The server's CPU time per message delivered, in µs.
+    fn server_cpu_micros(&self) -> f64 {
+        self.server_cpu_secs * 1e6 / self.delivered.max(1) as f64
+    }
+
     fn show(&self) -> String {
         format!(
-            "{} msg/s ({} of {} delivered, {} sent, in {:.3} s; rounds done after {:.3} s)",
+            "{} msg/s ({} of {} delivered, {} sent, in {:.3} s; rounds done after {:.3} s; \
+             server cpu {:.2} µs per message)",
             figure(self.per_second()),
             self.delivered,
             self.expected,
             self.sent,
             self.secs,
-            self.rounds_secs
+            self.rounds_secs,
+            self.server_cpu_micros()
         )
     }
 }
@@ -1204,6 +1234,7 @@ fn broadcast_run(
         g.expect_line("armed")?;
     }
     let start = Instant::now();
+    let cpu_before = cpu_seconds();
     let mut sent = 0;
     for i in 0..rounds {
         if start.elapsed() > BROADCAST_WAIT {
@@ -1221,6 +1252,7 @@ fn broadcast_run(
             .ok_or_else(|| format!("a client child answered {line:?}"))?;
     }
     let secs = start.elapsed().as_secs_f64();
+    let server_cpu_secs = cpu_seconds() - cpu_before;
     let expected = groups.iter().map(|g| g.connections * rounds).sum::<usize>() as u64;
     Ok(Delivered {
         delivered,
@@ -1228,6 +1260,7 @@ fn broadcast_run(
         sent,
         secs,
         rounds_secs,
+        server_cpu_secs,
     })
 }
 
