@@ -181,12 +181,9 @@ impl Engine {
         self.peer_is_alive(state);
         let (decoded, peer_close) = match direct {
             Some(start) => (self.decode_direct(state, start, n), None),
-            None => {
-                let decoded = self.decode(state, n);
-                adapt_read_size(&mut state.read_size, n);
-                decoded
-            }
+            None => self.decode(state, n),
         };
+        adapt_read_size(&mut state.read_size, n);
         self.note_message_under_way(state);
         match decoded {
             Decoded::NeedMore => Step::More,
@@ -215,9 +212,13 @@ impl Engine {
     /// the message under way while a large frame of it is arriving (then
     /// with where its new bytes start).
     fn read_socket(&self, state: &mut ReadState) -> (io::Result<usize>, Option<usize>) {
+        let read_size = state.read_size;
         match state.decoder.direct() {
+            // As much as reads have been bringing: plain TCP zero-fills the
+            // room first, wasted on a peer that sends a little at a time.
             Some((message, max)) => {
                 let start = message.len();
+                let max = max.min(read_size);
                 (self.transport.read_onto(message, max), Some(start))
             }
             None => (
