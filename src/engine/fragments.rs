@@ -158,10 +158,9 @@ impl Fragments<'_> {
         mark_compressed(&mut self.wire.plain, at, rsv1);
         // PIECE is a multiple of 4, so every piece starts the mask afresh.
         for piece in payload.chunks(PIECE) {
-            let start = self.wire.plain.len();
-            self.wire.plain.extend_from_slice(piece);
-            if let Some(mask) = mask {
-                apply_mask(&mut self.wire.plain[start..], mask);
+            match mask {
+                Some(mask) => extend_masked(&mut self.wire.plain, piece, mask),
+                None => self.wire.plain.extend_from_slice(piece),
             }
             shared.drain_until(&mut self.wire, Some(deadline), false, u64::MAX)?;
         }
