@@ -36,28 +36,11 @@ pub(crate) fn encode_frame(
 ) {
     out.reserve(14 + payload.len()); // 14: the largest header
     encode_header(out, opcode, payload.len(), mask);
-    match mask {
-        Some(mask) => extend_masked(out, payload, mask),
-        None => out.extend_from_slice(payload),
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(mask) = mask {
+        apply_mask(&mut out[start..], mask);
     }
-}
-
-/// Appends `payload` to `out` XORed with the repeated 4-byte `mask`, in
-/// one pass: a client's copy and masking together, eight bytes at a time
-/// (1.3 to 1.5 times as fast as copying, then masking in place).
-#[inline] // on the hot paths of another module
-pub(crate) fn extend_masked(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
-    let [a, b, c, d] = mask;
-    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-    let words = payload.chunks_exact(8);
-    let rest = words.remainder();
-    out.extend(words.flat_map(|word| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        (u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes()
-    }));
-    // The rest starts at a multiple of 8: the mask's phase is 0 again.
-    out.extend(rest.iter().enumerate().map(|(i, &byte)| byte ^ mask[i & 3]));
 }
 
 /// XORs `buf` with the repeated 4-byte `mask`, eight bytes at a time.

@@ -209,9 +209,15 @@ impl Engine {
         } else {
             // PIECE is a multiple of 4, so every piece starts the mask afresh.
             for piece in payload.chunks(PIECE) {
-                match mask {
-                    Some(mask) => extend_masked(&mut wire.plain, piece, mask),
-                    None => wire.plain.extend_from_slice(piece),
+                wire.plain.reserve(piece.len());
+                // Masked a block at a time, while the block just copied is
+                // still in the nearest cache (blocks are a multiple of 4).
+                for block in piece.chunks(MASK_BLOCK) {
+                    let start = wire.plain.len();
+                    wire.plain.extend_from_slice(block);
+                    if let Some(mask) = mask {
+                        apply_mask(&mut wire.plain[start..], mask);
+                    }
                 }
                 self.drain_until(wire, Some(deadline), false, u64::MAX)?;
             }
