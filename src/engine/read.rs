@@ -136,6 +136,9 @@ impl Engine {
         if !state.tail.is_empty() {
             return self.decode_tail(state, as_reader);
         }
+        if as_reader {
+            self.wait_for_room(state);
+        }
         let due = match self.deadlines(state) {
             Ok(due) => due,
             // A failed connection reads no more, even if bytes keep coming
@@ -143,9 +146,6 @@ impl Engine {
             Err(failure) => return Step::Ended(failure),
         };
         self.arm_read_timeout(state, &due, limit);
-        if as_reader {
-            self.wait_for_queue_room();
-        }
         let (read, direct) = self.read_socket(state);
         let n = match read {
             Ok(n) => n,
@@ -166,17 +166,10 @@ impl Engine {
             }
         };
         self.stats.bytes_received.fetch_add(n as u64, Relaxed);
-        // A peer that keeps sending (a byte a millisecond will do) never
-        // lets a read time out: the strict deadlines are checked after
-        // every read too.
-        if due.receive.is_some() || due.close.is_some() {
-            let now = Instant::now();
-            if due.receive.is_some_and(|d| now >= d) {
-                return Step::Ended(self.receive_timed_out());
-            }
-            if due.close.is_some_and(|d| now >= d) {
-                return Step::Ended(self.close_timed_out());
-            }
+        // A peer that keeps sending never lets a read time out: the close
+        // deadline is checked after every read too.
+        if due.close.is_some_and(|d| Instant::now() >= d) {
+            return Step::Ended(self.close_timed_out());
         }
         self.peer_is_alive(state);
         let (decoded, peer_close) = match direct {
@@ -186,16 +179,41 @@ impl Engine {
         adapt_read_size(&mut state.read_size, n);
         self.note_message_under_way(state);
         match decoded {
+            // And the receive timeout, for the message this read left
+            // incomplete (a byte a millisecond would hold it forever).
+            Decoded::NeedMore if self.message_is_late(state) => {
+                Step::Ended(self.receive_timed_out())
+            }
             Decoded::NeedMore => Step::More,
             decoded => Step::Over(decoded, peer_close),
         }
+    }
+
+    /// Waits while the receive queue is full. The time the program held
+    /// the reader back is not the peer's: the receive timeout of a message
+    /// under way moves on by as much.
+    fn wait_for_room(&self, state: &mut ReadState) {
+        let held = Instant::now();
+        self.wait_for_queue_room();
+        if let Some(started) = state.message_started.as_mut() {
+            *started += held.elapsed();
+        }
+    }
+
+    /// The message under way has been arriving for the receive timeout or
+    /// longer.
+    fn message_is_late(&self, state: &ReadState) -> bool {
+        state
+            .message_started
+            .and_then(|t| later(t, self.options.receive_timeout))
+            .is_some_and(|d| Instant::now() >= d)
     }
 
     /// A pass that reads nothing: it decodes the frames that came with the
     /// opening handshake, or what a paused pass left.
     fn decode_tail(&self, state: &mut ReadState, as_reader: bool) -> Step {
         if as_reader {
-            self.wait_for_queue_room();
+            self.wait_for_room(state);
         }
         let mut tail = BytesMut::from(&std::mem::take(&mut state.tail)[..]);
         let decoded = self.decode_bytes(&mut state.decoder, &mut tail, false, &mut state.batch);
@@ -233,7 +251,14 @@ impl Engine {
     /// that finished a paused pass's message too).
     fn note_message_under_way(&self, state: &mut ReadState) {
         if state.decoder.mid_message() {
-            state.message_started.get_or_insert_with(Instant::now);
+            // One that began in this pass, after one the pass ended, has a
+            // time of its own (a peer sending messages back to back keeps
+            // a message under way at every read's end).
+            if state.batch.iter().any(Incoming::ends_message) {
+                state.message_started = Some(Instant::now());
+            } else {
+                state.message_started.get_or_insert_with(Instant::now);
+            }
         } else {
             state.message_started = None;
         }
