@@ -10,13 +10,13 @@ mod fault_proxy;
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use fault_proxy::{Dir, Fault, FaultProxy, Link};
-use support::{connect_in_thread, next_request, serve, WAIT};
+use support::{connect_in_thread, next_request, raw_server, serve, WAIT};
 use wsock::{Builder, Message, MessageWebSocket, Request, Server, ServerBuilder, Status};
 
 /// A wsock server (plain or TLS) behind a fault proxy.
@@ -483,21 +483,6 @@ fn a_slow_but_live_peer_is_not_a_dead_one() {
         server_ws.recv_timeout(WAIT).unwrap().as_text(),
         Some("still there?")
     );
-}
-
-/// A raw WebSocket server (tungstenite's handshake, then raw bytes) for one
-/// client: the returned channel gets its TCP stream once upgraded.
-fn raw_server() -> (String, Receiver<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
-        tcp.set_read_timeout(Some(WAIT)).unwrap();
-        let ws = tungstenite::accept(tcp).expect("server handshake");
-        let _ = tx.send(ws.into_inner());
-    });
-    (url, rx)
 }
 
 #[test]

@@ -4,58 +4,39 @@
 //! messages back to back for longer than the timeout is not late. (The
 //! other side, a peer that trickles a message in, is in `faults.rs`.)
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
+mod support;
+
+use support::{raw_server, WAIT};
 use wsock::{MessageWebSocket, StreamWebSocket};
 
-const WAIT: Duration = Duration::from_secs(10);
 const LIMIT: Duration = Duration::from_millis(300);
 /// How long the program is busy elsewhere (the fault: a slow program, not a slow peer).
 const BUSY: Duration = Duration::from_millis(1000);
 
-fn raw_server() -> (String, Receiver<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
-        tcp.set_read_timeout(Some(WAIT)).unwrap();
-        let ws = tungstenite::accept(tcp).expect("server handshake");
-        let _ = tx.send(ws.into_inner());
-    });
-    (url, rx)
-}
-
 /// An unmasked binary frame (we are the server).
 fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x82];
-    let n = payload.len();
-    if n < 126 {
-        f.push(n as u8);
-    } else if n < 65536 {
-        f.push(126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(payload);
-    f
+    support::frame(true, support::OP_BINARY, payload, None)
+}
+
+/// A client of `url` with this receive queue limit, the short receive
+/// timeout, and nothing else going on (no pings, no compression).
+fn client(url: &str, queue_limit: usize) -> MessageWebSocket {
+    MessageWebSocket::builder()
+        .ping_interval(None)
+        .compression(None)
+        .receive_timeout(LIMIT)
+        .receive_queue_limit(queue_limit)
+        .connect(url)
+        .unwrap()
 }
 
 #[test]
 fn a_message_sent_at_once_survives_a_slow_program_under_backpressure() {
     let (url, upgraded) = raw_server();
-    let ws = MessageWebSocket::builder()
-        .ping_interval(None)
-        .compression(None)
-        .receive_timeout(LIMIT)
-        .receive_queue_limit(512)
-        .connect(&url)
-        .unwrap();
+    let ws = client(&url, 512);
     let mut tcp = upgraded.recv_timeout(WAIT).unwrap();
     let small = vec![1u8; 1024];
     let large = vec![2u8; 1 << 20];
@@ -109,13 +90,7 @@ fn a_stream_read_slowly_survives_backpressure() {
 #[test]
 fn a_message_completed_by_the_first_read_after_a_busy_spell_is_delivered() {
     let (url, upgraded) = raw_server();
-    let ws = MessageWebSocket::builder()
-        .ping_interval(None)
-        .compression(None)
-        .receive_timeout(LIMIT)
-        .receive_queue_limit(512)
-        .connect(&url)
-        .unwrap();
+    let ws = client(&url, 512);
     let mut tcp = upgraded.recv_timeout(WAIT).unwrap();
     let small = vec![1u8; 1024];
     let next = vec![2u8; 2048];
@@ -148,13 +123,7 @@ fn messages_streamed_back_to_back_outlast_the_receive_timeout() {
     // (the writes are not cut at message boundaries).
     const STREAM_FOR: Duration = Duration::from_millis(1500);
     let (url, upgraded) = raw_server();
-    let ws = MessageWebSocket::builder()
-        .ping_interval(None)
-        .compression(None)
-        .receive_timeout(LIMIT)
-        .receive_queue_limit(64 << 20)
-        .connect(&url)
-        .unwrap();
+    let ws = client(&url, 64 << 20);
     let mut tcp = upgraded.recv_timeout(WAIT).unwrap();
     tcp.set_write_timeout(Some(WAIT)).unwrap();
     let one = frame(&[5u8; 1000]);

@@ -101,6 +101,21 @@ impl RawServer {
     }
 }
 
+/// A raw WebSocket server (tungstenite's handshake, then raw bytes) for one
+/// client: the returned channel gets its TCP stream once upgraded.
+pub fn raw_server() -> (String, Receiver<TcpStream>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let ws = tungstenite::accept(tcp).expect("server handshake");
+        let _ = tx.send(ws.into_inner());
+    });
+    (url, rx)
+}
+
 /// Opens a TCP connection and performs the client's opening handshake by
 /// hand (with the RFC 6455 sample key), checking the 101 answer.
 pub fn raw_client(addr: SocketAddr) -> TcpStream {
