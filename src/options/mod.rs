@@ -191,7 +191,10 @@ macro_rules! connection_setters {
 
         /// How long the rest of a message may take once its first byte has
         /// arrived (a slow-peer guard); an idle connection between messages
-        /// never times out. Defaults to 30 s.
+        /// never times out. Only the peer's time counts: while the receive
+        /// queue is full (the program is not receiving) the clock stops.
+        /// A message read in parts, and stream mode, get this long for
+        /// each frame. Defaults to 30 s.
         pub fn receive_timeout(mut self, timeout: Duration) -> Self {
             self.options.receive_timeout = self.options.timeout("receive_timeout", timeout);
             self
