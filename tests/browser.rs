@@ -15,11 +15,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+mod support;
+
+use support::{example, Running};
 use wsock::{Server, ServerBuilder};
 
 const PAGE: &str = r#"<!doctype html>
@@ -90,16 +93,6 @@ fn serve(builder: ServerBuilder) -> (String, mpsc::Receiver<(String, Option<Stri
         }
     });
     (url, seen)
-}
-
-/// A child that is killed if the test ends first (a panic too).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Everything a child writes to `out`, once it closes it, on a channel.
@@ -188,31 +181,14 @@ fn a_page_of_an_origin_not_allowed_is_refused() {
     );
 }
 
-/// An example's binary beside the test binaries (target/<profile>/examples).
-fn example(name: &str) -> Command {
-    let mut path = std::env::current_exe().unwrap();
-    path.pop(); // the test binary
-    if path.ends_with("deps") {
-        path.pop();
-    }
-    let exe = path.join("examples").join(name);
-    assert!(
-        exe.exists(),
-        "{} is not built (.ci/browser.sh builds it: cargo build --example {name})",
-        exe.display()
-    );
-    Command::new(exe)
-}
-
 #[test]
 #[ignore = "needs Chromium and playwright-core: .ci/browser.sh"]
 fn two_browser_pages_chat_through_the_browser_chat_example() {
-    let mut chat = example("browser_chat")
-        .args(["--port", "0", "--exit-after", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut chat = Running::spawn(
+        example("browser_chat")
+            .args(["--port", "0", "--exit-after", "2"])
+            .stdout(Stdio::piped()),
+    );
     let (tx, lines) = mpsc::channel();
     let out = chat.0.stdout.take().unwrap();
     thread::spawn(move || {

@@ -15,48 +15,19 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+mod support;
+
+use support::{example, Running};
 use wsock::{MessageWebSocket, Server};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// An example's binary (target/<profile>/examples/NAME).
-fn example(name: &str) -> Command {
-    let mut path: PathBuf = std::env::current_exe().unwrap();
-    path.pop(); // the test binary
-    if path.ends_with("deps") {
-        path.pop();
-    }
-    let exe = path.join("examples").join(name);
-    assert!(
-        exe.exists(),
-        "{} is not built (cargo test builds the examples)",
-        exe.display()
-    );
-    Command::new(exe)
-}
-
-/// A child that is killed if the test ends first (a panic too), so no
-/// example outlives its test holding the test run's output open.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
+/// `command` with all three of its standard streams piped.
+fn piped(command: &mut Command) -> &mut Command {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
 }
 
 /// Lines of a child's stdout, as they come, on a channel.
@@ -105,12 +76,7 @@ fn exit_status(child: &mut Running, lines: &mpsc::Receiver<String>) -> ExitStatu
 /// Runs a command to its end (within `WAIT`; killed otherwise): its exit
 /// status, stdout and stderr.
 fn finishes(command: &mut Command) -> (ExitStatus, String, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut child = Running::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()));
     let read_all = |mut out: Box<dyn Read + Send>| {
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -164,14 +130,7 @@ fn wscat_sends_one_message_and_prints_the_reply() {
 #[test]
 fn wscat_relays_stdin_and_prints_what_arrives_until_the_close() {
     let url = echo_server();
-    let mut child = example("wscat")
-        .arg(&url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut child = Running::spawn(piped(example("wscat").arg(&url)));
     let lines = lines_of(&mut child);
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "one").unwrap();
@@ -185,14 +144,7 @@ fn wscat_relays_stdin_and_prints_what_arrives_until_the_close() {
 
 #[test]
 fn wscat_listens_for_one_connection() {
-    let mut child = example("wscat")
-        .args(["--listen", "0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut child = Running::spawn(piped(example("wscat").args(["--listen", "0"])));
     // "listening on ws://127.0.0.1:PORT/" on stderr.
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
@@ -265,12 +217,7 @@ fn tls_echo_makes_a_certificate_and_does_a_wss_round_trip() {
 
 #[test]
 fn two_chat_clients_talk_through_chat_server() {
-    let mut server = example("chat_server")
-        .arg("0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut server = Running::spawn(example("chat_server").arg("0").stdout(Stdio::piped()));
     let said = lines_of(&mut server);
     // "chat on ws://127.0.0.1:PORT/yourname"
     let first = next_line(&said);
@@ -280,13 +227,12 @@ fn two_chat_clients_talk_through_chat_server() {
         .unwrap_or_else(|| panic!("not the address: {first:?}"))
         .to_owned();
     let client = |nick: &str| {
-        let mut child = example("chat_client")
-            .args([url.as_str(), nick])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map(Running)
-            .unwrap();
+        let mut child = Running::spawn(
+            example("chat_client")
+                .args([url.as_str(), nick])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        );
         let lines = lines_of(&mut child);
         let input = child.stdin.take().unwrap();
         (child, input, lines)
@@ -349,14 +295,13 @@ fn python_echo_server(connections: usize) -> (Running, String, mpsc::Receiver<St
         .expect("WSOCK_PYTHON: a python with websockets (.ci/interop.sh sets it)");
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/interop/python/echo_server.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .arg(connections.to_string())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut child = Running::spawn(
+        Command::new(python)
+            .arg(script)
+            .arg(connections.to_string())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(Stdio::piped()),
+    );
     let lines = lines_of(&mut child);
     let port: u16 = next_line(&lines).parse().expect("a port first");
     (child, format!("ws://127.0.0.1:{port}/"), lines)
@@ -378,14 +323,7 @@ fn wscat_talks_to_python_websockets() {
     assert_eq!(next_line(&server_says), "closed 1000");
 
     // Lines of stdin out, echoes in, a clean close at the end of input.
-    let mut wscat = example("wscat")
-        .arg(&url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let mut wscat = Running::spawn(piped(example("wscat").arg(&url)));
     let echoes = lines_of(&mut wscat);
     let mut input = wscat.stdin.take().unwrap();
     for line in ["one", "two"] {

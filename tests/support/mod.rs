@@ -5,6 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -270,4 +271,52 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// An example's binary, beside the test binaries
+/// (target/<profile>/examples/NAME).
+pub fn example(name: &str) -> Command {
+    let mut path = std::env::current_exe().unwrap();
+    path.pop(); // the test binary
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    let exe = path.join("examples").join(name);
+    assert!(
+        exe.exists(),
+        "{} is not built (cargo test builds the examples; or: cargo build --example {name})",
+        exe.display()
+    );
+    Command::new(exe)
+}
+
+/// A child that is killed if the test ends first (a panic too), so no
+/// program outlives its test holding the test run's output open.
+pub struct Running(pub Child);
+
+impl Running {
+    /// Starts `command`.
+    pub fn spawn(command: &mut Command) -> Running {
+        Running(command.spawn().unwrap())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
 }
