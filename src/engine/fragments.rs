@@ -158,11 +158,7 @@ impl Fragments<'_> {
         mark_compressed(&mut self.wire.plain, at, rsv1);
         // PIECE is a multiple of 4, so every piece starts the mask afresh.
         for piece in payload.chunks(PIECE) {
-            let start = self.wire.plain.len();
-            self.wire.plain.extend_from_slice(piece);
-            if let Some(mask) = mask {
-                apply_mask(&mut self.wire.plain[start..], mask);
-            }
+            extend_masked(&mut self.wire.plain, piece, mask);
             shared.drain_until(&mut self.wire, Some(deadline), false, u64::MAX)?;
         }
         if payload.is_empty() {

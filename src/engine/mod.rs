@@ -131,7 +131,7 @@ use tungstenite::protocol::Role;
 use tungstenite::Bytes;
 
 use crate::codec::{
-    apply_mask, encode_frame, encode_header, mark_compressed, HeaderExtent, MAX_HEADER, OP_PONG,
+    encode_frame, encode_header, extend_masked, mark_compressed, HeaderExtent, MAX_HEADER, OP_PONG,
 };
 use crate::deflate::{Agreed, Compressor, Inflater};
 use crate::error::{CloseFrame, Error, Result, Status};
@@ -179,8 +179,6 @@ const BATCH_CAPACITY_MAX: usize = 4096;
 /// Messages larger than this go out in pieces of this size, so the wire
 /// buffers never grow with the message (a multiple of 4: see `send_pieces`).
 const PIECE: usize = 256 << 10;
-/// A client masks what it copies into the wire buffer this much at a time.
-const MASK_BLOCK: usize = 16 << 10;
 /// A connection that has received nothing for this long lets its
 /// compression state go (about 300 KiB to compress, 40 KiB to inflate);
 /// its next compressed message makes it again from the kept history.

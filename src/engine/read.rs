@@ -200,12 +200,17 @@ impl Engine {
         }
     }
 
-    /// The message under way has been arriving for the receive timeout or
-    /// longer.
-    fn message_is_late(&self, state: &ReadState) -> bool {
+    /// When the message under way must be complete, if one is.
+    fn receive_deadline(&self, state: &ReadState) -> Option<Instant> {
         state
             .message_started
             .and_then(|t| later(t, self.options.receive_timeout))
+    }
+
+    /// The message under way has been arriving for the receive timeout or
+    /// longer.
+    fn message_is_late(&self, state: &ReadState) -> bool {
+        self.receive_deadline(state)
             .is_some_and(|d| Instant::now() >= d)
     }
 
@@ -290,9 +295,7 @@ impl Engine {
         };
         Ok(Due {
             // A deadline runs while a message is incomplete.
-            receive: state
-                .message_started
-                .and_then(|t| later(t, self.options.receive_timeout)),
+            receive: self.receive_deadline(state),
             close,
             keepalive,
             compression: self.compression_due(state),

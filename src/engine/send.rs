@@ -150,11 +150,11 @@ impl Engine {
         let direct = self.transport.seal(plain, pending);
         self.count_sent(direct);
         // (TLS records may all have gone straight to the socket.)
-        let mut result = match wire.pending.is_empty() {
-            true => Ok(()),
-            false => self.write_wire(&wire.pending, None).map(|n| {
-                wire.written = n.unwrap_or(0);
-            }),
+        let mut result = if wire.pending.is_empty() {
+            Ok(())
+        } else {
+            self.write_wire(&wire.pending, None)
+                .map(|n| wire.written = n.unwrap_or(0))
         };
         if result.is_ok() && wire.written < wire.pending.len() {
             // The rest, blocking, within the send timeout from now.
@@ -209,16 +209,7 @@ impl Engine {
         } else {
             // PIECE is a multiple of 4, so every piece starts the mask afresh.
             for piece in payload.chunks(PIECE) {
-                wire.plain.reserve(piece.len());
-                // Masked a block at a time, while the block just copied is
-                // still in the nearest cache (blocks are a multiple of 4).
-                for block in piece.chunks(MASK_BLOCK) {
-                    let start = wire.plain.len();
-                    wire.plain.extend_from_slice(block);
-                    if let Some(mask) = mask {
-                        apply_mask(&mut wire.plain[start..], mask);
-                    }
-                }
+                extend_masked(&mut wire.plain, piece, mask);
                 self.drain_until(wire, Some(deadline), false, u64::MAX)?;
             }
         }

@@ -6,7 +6,7 @@
 
 use tungstenite::Bytes;
 
-use super::{bad_utf8, protocol, too_big, whole, Decoder, Emit, Header, Item, Part, Violation};
+use super::{bad_utf8, protocol, too_big, Decoder, Emit, Header, Item, Part, Violation};
 use super::{OP_BINARY, OP_TEXT};
 use crate::codec::RSV1;
 use crate::deflate::Inflated;
@@ -140,7 +140,7 @@ impl Decoder {
                 data: Bytes::new(),
             }));
         } else {
-            emit.item(Item::Message(whole(m.text, Bytes::from(m.data))?));
+            emit.item(Item::Message(m.into_message()?));
         }
         Ok(())
     }

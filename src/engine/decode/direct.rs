@@ -42,14 +42,17 @@ impl Decoder {
         let (Some(frame), Some(m)) = (self.frame.as_mut(), self.message.as_mut()) else {
             unreachable!("direct() found a frame of a message under way");
         };
-        let chunk = &mut m.data[start..];
-        debug_assert!(chunk.len() as u64 <= frame.left, "read past the frame");
-        frame.take(chunk);
-        m.len += chunk.len() as u64;
+        // The buffer is held apart while the message checks its new bytes.
+        let mut data = std::mem::take(&mut m.data);
+        debug_assert!(
+            (data.len() - start) as u64 <= frame.left,
+            "read past the frame"
+        );
+        frame.take(&mut data[start..]);
         let fin = frame.fin && frame.left == 0;
-        if m.text && (!m.utf8.feed(chunk) || (fin && !m.utf8.complete())) {
-            return Err(bad_utf8());
-        }
+        let checked = m.arrived(&data[start..], fin);
+        m.data = data;
+        checked?;
         if frame.left == 0 {
             self.frame = None;
         }
@@ -57,6 +60,6 @@ impl Decoder {
             return Ok(None);
         }
         let m = self.message.take().expect("just seen");
-        whole(m.text, Bytes::from(m.data)).map(Some)
+        m.into_message().map(Some)
     }
 }

@@ -93,6 +93,23 @@ struct Assembly {
     frame_made: u64,
 }
 
+impl Assembly {
+    /// Counts `chunk`, payload of the message (`fin`: its last bytes), and
+    /// checks it as UTF-8 if the message is text.
+    fn arrived(&mut self, chunk: &[u8], fin: bool) -> Result<(), Violation> {
+        self.len += chunk.len() as u64;
+        if self.text && (!self.utf8.feed(chunk) || (fin && !self.utf8.complete())) {
+            return Err(bad_utf8());
+        }
+        Ok(())
+    }
+
+    /// The assembled message, whole.
+    fn into_message(self) -> Result<Message, Violation> {
+        whole(self.text, Bytes::from(self.data))
+    }
+}
+
 /// The most an assembled message reserves ahead of its bytes: a peer's
 /// announced length is not trusted with memory it has not sent.
 const RESERVE_AHEAD: u64 = 1 << 20;
@@ -369,11 +386,7 @@ impl Decoder {
             let chunk = buf.split_to(take);
             return self.on_compressed(&chunk, fin, emit);
         }
-        m.len += take as u64;
-        let chunk = &buf[..take];
-        if m.text && (!m.utf8.feed(chunk) || (fin && !m.utf8.complete())) {
-            return Err(bad_utf8());
-        }
+        m.arrived(&buf[..take], fin)?;
         if m.in_parts {
             let data = if share {
                 buf.split_to(take).freeze()
@@ -392,14 +405,14 @@ impl Decoder {
                 m.parts_sent = true;
             }
         } else {
-            m.data.extend_from_slice(chunk);
+            m.data.extend_from_slice(&buf[..take]);
             buf.advance(take);
         }
         if fin {
             let m = self.message.take().expect("just seen");
             if !m.in_parts {
                 // Text checked piece by piece above; this checks again.
-                emit.item(Item::Message(whole(m.text, Bytes::from(m.data))?));
+                emit.item(Item::Message(m.into_message()?));
             }
         }
         Ok(())
